@@ -1,0 +1,87 @@
+# lvs.ipvs: one entry point for setup, lint, tests and the demo.
+# Every target installs what it is missing first (Debian packages, the pinned
+# Python tools) and nothing twice: a second run reuses what the first one made.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+BUILD := .build
+TREE := $(BUILD)/ansible_collections/lvs/ipvs
+# pyroute2 as Debian 12 ships it, to run the unit tests against both supported series.
+PYROUTE2_OLD := 0.7.2
+PYROUTE2_OLD_DIR := $(VENV)/pyroute2-$(PYROUTE2_OLD)
+# Molecule scenarios that `make test` runs, in parallel.
+SCENARIOS ?=
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+.PHONY: setup
+setup: apt $(BIN)/.installed ## install the Debian packages and the pinned Python tools
+
+.PHONY: apt
+apt:
+	@tools/apt-install.sh requirements/apt.txt
+
+$(BIN)/.installed: requirements/controller.txt | apt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements/controller.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --target $(PYROUTE2_OLD_DIR) pyroute2==$(PYROUTE2_OLD)
+	touch $@
+
+# ansible-test installs each sanity test's own pinned requirements; they get a virtual
+# environment of their own so that they never change the tools' versions above.
+# (ansible-test --venv would fetch a pip bootstrap script from outside the package registries.)
+SANITY_VENV := $(VENV)/sanity
+$(SANITY_VENV)/.installed: requirements/controller.txt | $(BIN)/.installed
+	$(PYTHON) -m venv $(SANITY_VENV)
+	$(SANITY_VENV)/bin/pip install --quiet --disable-pip-version-check --upgrade pip
+	$(SANITY_VENV)/bin/pip install --quiet --disable-pip-version-check $$(grep -i '^ansible-core==' requirements/controller.txt)
+	pip_version=$$($(SANITY_VENV)/bin/python -c 'from ansible_test._internal.python_requirements import get_venv_packages as g; \
+	  from types import SimpleNamespace as N; print(g(N(version="")).get("pip"))'); \
+	  mkdir -p ~/.ansible/test/cache; \
+	  cp tools/ansible_test_get_pip.py ~/.ansible/test/cache/get_pip_$${pip_version//./_}.py
+	touch $@
+
+.PHONY: tree
+tree: | $(BIN)/.installed
+	@tools/collection-tree.sh $(BUILD) >/dev/null
+
+.PHONY: lint
+lint: setup ## yamllint and ansible-lint (production profile)
+	$(BIN)/yamllint --strict .
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/ansible-lint --nocolor
+
+.PHONY: sanity
+sanity: setup tree $(SANITY_VENV)/.installed ## ansible-test sanity, with no ignore entries
+	@if ls tests/sanity/ignore-*.txt >/dev/null 2>&1; then echo "sanity: ignore files are not allowed"; exit 1; fi
+	cd $(TREE) && PATH=$(CURDIR)/$(SANITY_VENV)/bin:$$PATH ansible-test sanity --requirements --color no \
+	  --python $$($(CURDIR)/$(SANITY_VENV)/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+
+.PHONY: unit
+unit: setup tree ## unit tests, against pyroute2 from PyPI and pyroute2 as Debian 12 ships it
+	@echo "== unit tests, pyroute2 $$($(BIN)/python -c 'import pyroute2; print(pyroute2.__version__)')"
+	cd $(TREE) && PYTHONPATH=$(CURDIR)/$(BUILD) $(CURDIR)/$(BIN)/pytest -p no:cacheprovider tests/unit
+	@echo "== unit tests, pyroute2 $(PYROUTE2_OLD)"
+	cd $(TREE) && PYTHONPATH=$(CURDIR)/$(PYROUTE2_OLD_DIR):$(CURDIR)/$(BUILD) $(CURDIR)/$(BIN)/pytest -p no:cacheprovider tests/unit
+
+.PHONY: build
+build: setup ## build the collection tarball into .build/
+	$(BIN)/ansible-galaxy collection build --force --output-path $(BUILD) .
+
+.PHONY: test
+test: lint sanity unit ## everything: lint, sanity, unit tests and the Molecule scenarios
+
+.PHONY: demo
+demo: setup ## boot a DR lab and deploy a cluster to it
+	@echo "demo: the lab and the roles are not in the collection yet."
+
+.PHONY: clean
+clean: ## remove the build tree and the virtual environment
+	rm -rf $(BUILD) $(VENV) .ansible tests/output
