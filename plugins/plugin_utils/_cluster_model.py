@@ -1,0 +1,198 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, lvs.ipvs contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The cluster model (``lvs_virtual_services``) as the roles read it, on the controller.
+
+This file is private to the lvs.ipvs collection: its contents may change
+without notice and must not be imported from outside the collection.
+
+Pure functions, no Ansible objects: the filter plugins in ``plugins/filter``
+wrap them, and the unit tests call them directly.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+FORWARDING_METHODS = ('nat', 'dr', 'tun', 'fullnat')
+# How each method of the model is written into the kernel's table: FULLNAT is IPVS NAT
+# plus source NAT on the director.
+KERNEL_FORWARDING = {'nat': 'nat', 'dr': 'dr', 'tun': 'tun', 'fullnat': 'nat'}
+# Keys of a virtual service in the model that ipvs_table takes as they are.
+SERVICE_KEYS = (
+    'vip', 'fwmark', 'family', 'protocol', 'port', 'scheduler', 'scheduler_flags',
+    'persistence_timeout', 'persistence_netmask', 'persistence_engine', 'one_packet',
+)
+REAL_SERVER_KEYS = (
+    'port', 'weight', 'upper_threshold', 'lower_threshold',
+    'tunnel_type', 'tunnel_port', 'tunnel_checksum',
+)
+
+
+class ModelError(ValueError):
+    """The inventory model cannot be read; the message says where and why."""
+
+
+def service_label(service, index):
+    """A name for a service in messages: its name, its key, or its position."""
+    if service.get('name'):
+        return str(service['name'])
+    if service.get('fwmark') is not None:
+        return 'fwmark %s' % service['fwmark']
+    if service.get('vip') is not None:
+        return '%s %s:%s' % (service.get('protocol', 'tcp'), service['vip'], service.get('port'))
+    return 'lvs_virtual_services[%d]' % index
+
+
+def _host_address(host, hostvars, where):
+    """The data-plane address of an inventory host."""
+    if host not in hostvars:
+        raise ModelError('%s names real server host %r, which is not in the inventory.' % (where, host))
+    variables = hostvars[host]
+    address = variables.get('lvs_address')
+    if not address:
+        address = (variables.get('ansible_default_ipv4') or {}).get('address')
+    if not address:
+        raise ModelError(
+            '%s: cannot find the address of real server host %r. Set its host variable lvs_address, '
+            'give the real server an address: instead of host:, or gather facts from that host.' % (where, host))
+    return str(address)
+
+
+def resolve_services(services, hostvars):
+    """Give every real server an ``address``, its ``port`` and the service's forwarding method.
+
+    A real server names an inventory host (``host``) or an ``address``. A host's address is its
+    host variable ``lvs_address``, else the address of its default IPv4 route from the facts.
+    The port defaults to the service's port. Every service must name its forwarding method:
+    it decides how the real servers are set up, so it has no default.
+    """
+    if services is None:
+        return []
+    if not isinstance(services, list):
+        raise ModelError('lvs_virtual_services must be a list of virtual services.')
+    resolved = []
+    for index, service in enumerate(services):
+        if not isinstance(service, dict):
+            raise ModelError('lvs_virtual_services[%d] must be a dictionary.' % index)
+        label = service_label(service, index)
+        forwarding = service.get('forwarding')
+        if forwarding is None:
+            raise ModelError('Virtual service %s needs forwarding: one of %s.' % (label, ', '.join(FORWARDING_METHODS)))
+        if forwarding not in FORWARDING_METHODS:
+            raise ModelError('Virtual service %s: forwarding must be one of %s, not %r.'
+                             % (label, ', '.join(FORWARDING_METHODS), forwarding))
+        real_servers = []
+        for position, real_server in enumerate(service.get('real_servers') or []):
+            where = 'Virtual service %s, real server %d' % (label, position + 1)
+            if not isinstance(real_server, dict):
+                raise ModelError('%s must be a dictionary.' % where)
+            if bool(real_server.get('host')) == bool(real_server.get('address')):
+                raise ModelError('%s needs exactly one of host: (an inventory host) or address:.' % where)
+            entry = dict(real_server)
+            if real_server.get('host'):
+                entry['address'] = _host_address(real_server['host'], hostvars, where)
+            else:
+                entry['address'] = str(real_server['address'])
+            if entry.get('port') is None and service.get('port') is not None:
+                entry['port'] = service['port']
+            real_servers.append(entry)
+        entry = dict(service)
+        entry['forwarding'] = forwarding
+        entry['real_servers'] = real_servers
+        resolved.append(entry)
+    return resolved
+
+
+def ipvs_table_services(services):
+    """The services of a resolved model as the ``services`` option of ``lvs.ipvs.ipvs_table``."""
+    table = []
+    for service in services:
+        entry = dict((key, service[key]) for key in SERVICE_KEYS if service.get(key) is not None)
+        entry['forwarding'] = KERNEL_FORWARDING[service['forwarding']]
+        entry['real_servers'] = []
+        for real_server in service['real_servers']:
+            destination = dict((key, real_server[key]) for key in REAL_SERVER_KEYS if real_server.get(key) is not None)
+            destination['address'] = real_server['address']
+            entry['real_servers'].append(destination)
+        table.append(entry)
+    return table
+
+
+def vips(services):
+    """The distinct VIPs of the services, in the order they first appear."""
+    found = []
+    for service in services:
+        vip = service.get('vip')
+        if vip is not None and str(vip) not in found:
+            found.append(str(vip))
+    return found
+
+
+def host_networks(facts):
+    """The networks directly attached to a host, from its gathered facts (``ansible_facts``)."""
+    networks = []
+    for name in facts.get('interfaces') or []:
+        interface = facts.get(name.replace('-', '_')) or facts.get(name) or {}
+        if not isinstance(interface, dict):
+            continue
+        ipv4 = [interface.get('ipv4')] if isinstance(interface.get('ipv4'), dict) else []
+        ipv4 += interface.get('ipv4_secondaries') or []
+        for address in ipv4:
+            if address.get('address') and address.get('netmask'):
+                networks.append(ipaddress.ip_interface('%s/%s' % (address['address'], address['netmask'])))
+        for address in interface.get('ipv6') or []:
+            if address.get('address') and address.get('prefix'):
+                networks.append(ipaddress.ip_interface('%s/%s' % (address['address'].split('%')[0], address['prefix'])))
+    return networks
+
+
+def director_problems(services, facts, hostvars, gateway_variable, snat_addresses, extra_gateways=()):
+    """What makes the services impossible on this director: a list of sentences, empty when none.
+
+    ``facts`` are the director's facts, ``hostvars`` the inventory's host variables,
+    ``gateway_variable`` the real_server role's variable for a NAT real server's gateway,
+    ``snat_addresses`` the director's source addresses for FULLNAT, and ``extra_gateways``
+    addresses the director answers on besides its own (a floating inner address).
+    """
+    problems = []
+    networks = [network for network in host_networks(facts) if not network.ip.is_loopback]
+    own_addresses = set(str(network.ip) for network in networks) | set(str(address) for address in extra_gateways)
+
+    def attached(address):
+        ip = ipaddress.ip_address(address)
+        return any(ip in network.network for network in networks if network.version == ip.version)
+
+    for index, service in enumerate(services):
+        label = service_label(service, index)
+        forwarding = service['forwarding']
+        if forwarding == 'fullnat' and not snat_addresses:
+            problems.append('Virtual service %s uses fullnat, but lvs_director_snat_addresses is empty: '
+                            'the director needs a source address toward the real servers.' % label)
+        for real_server in service['real_servers']:
+            where = 'Virtual service %s, real server %s' % (label, real_server.get('host') or real_server['address'])
+            try:
+                ipaddress.ip_address(real_server['address'])
+            except ValueError:
+                problems.append('%s: %r is not an IP address.' % (where, real_server['address']))
+                continue
+            if forwarding in ('dr', 'tun') and real_server.get('port') not in (None, service.get('port')):
+                problems.append('%s: port %s differs from the service port %s, but %s cannot map ports; '
+                                'use nat or fullnat, or the same port.' % (where, real_server['port'], service.get('port'), forwarding))
+            if forwarding == 'dr' and not attached(real_server['address']):
+                problems.append('%s: %s is not on a network attached to this director, and dr forwards by MAC '
+                                'address on one L2 segment; use tun or fullnat for routed real servers.' % (where, real_server['address']))
+            if forwarding == 'nat':
+                if not attached(real_server['address']):
+                    problems.append('%s: %s is not on a network attached to this director, so its replies cannot '
+                                    'return through it (nat); use fullnat for routed real servers.' % (where, real_server['address']))
+                host = real_server.get('host')
+                gateway = hostvars.get(host, {}).get(gateway_variable) if host else None
+                if host and not gateway:
+                    problems.append('%s: nat needs replies to return through the director, but %s is not set for %s.'
+                                    % (where, gateway_variable, host))
+                elif gateway and str(gateway) not in own_addresses:
+                    problems.append('%s: its gateway %s (%s) is not an address of this director, so replies would '
+                                    'bypass it.' % (where, gateway, gateway_variable))
+    return problems

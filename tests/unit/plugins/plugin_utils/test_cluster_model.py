@@ -1,0 +1,124 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, lvs.ipvs contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Unit tests of the cluster model read by the roles."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.lvs.ipvs.plugins.plugin_utils import _cluster_model as model
+
+HOSTVARS = {
+    'rs1': {'lvs_address': '10.10.0.11', 'lvs_real_server_nat_gateway': '10.10.0.1'},
+    'rs2': {'ansible_default_ipv4': {'address': '10.10.0.12'}, 'lvs_real_server_nat_gateway': '10.10.0.99'},
+    'rs3': {},
+}
+# Facts as the setup module gathers them: eth0 management, eth1 faces the real servers.
+FACTS = {
+    'interfaces': ['lo', 'eth0', 'eth1'],
+    'lo': {'ipv4': {'address': '127.0.0.1', 'netmask': '255.0.0.0'}},
+    'eth0': {'ipv4': {'address': '10.0.2.15', 'netmask': '255.255.255.0'}},
+    'eth1': {
+        'ipv4': {'address': '10.10.0.1', 'netmask': '255.255.255.0'},
+        'ipv4_secondaries': [{'address': '192.0.2.10', 'netmask': '255.255.255.255'}],
+        'ipv6': [{'address': 'fd00:10::1', 'prefix': '64', 'scope': 'global'}],
+    },
+}
+
+
+def service(**overrides):
+    base = {'name': 'web', 'vip': '192.0.2.10', 'protocol': 'tcp', 'port': 80, 'scheduler': 'wrr',
+            'forwarding': 'dr', 'health_check': {'type': 'http'},
+            'real_servers': [{'host': 'rs1', 'weight': 2}, {'address': '10.10.0.13'}]}
+    base.update(overrides)
+    return base
+
+
+def test_resolve_takes_lvs_address_then_facts_and_defaults_port_and_forwarding():
+    services = model.resolve_services(
+        [service(), service(name='other', forwarding='nat', real_servers=[{'host': 'rs2', 'port': 8080}])], HOSTVARS)
+    assert [rs['address'] for rs in services[0]['real_servers']] == ['10.10.0.11', '10.10.0.13']
+    assert [rs['port'] for rs in services[0]['real_servers']] == [80, 80]
+    assert services[1]['real_servers'] == [{'host': 'rs2', 'port': 8080, 'address': '10.10.0.12'}]
+
+
+@pytest.mark.parametrize('real_server, message', [
+    ({'host': 'nowhere'}, "'nowhere', which is not in the inventory"),
+    ({'host': 'rs3'}, "cannot find the address of real server host 'rs3'"),
+    ({'host': 'rs1', 'address': '10.0.0.1'}, 'exactly one of host'),
+    ({'weight': 1}, 'exactly one of host'),
+    ('rs1', 'must be a dictionary'),
+])
+def test_resolve_rejects_unresolvable_real_servers(real_server, message):
+    with pytest.raises(model.ModelError, match=message):
+        model.resolve_services([service(real_servers=[real_server])], HOSTVARS)
+
+
+def test_resolve_rejects_unknown_forwarding_and_non_lists():
+    with pytest.raises(model.ModelError, match="forwarding must be one of nat, dr, tun, fullnat, not 'masq'"):
+        model.resolve_services([service(forwarding='masq')], HOSTVARS)
+    without = service()
+    del without['forwarding']
+    with pytest.raises(model.ModelError, match='Virtual service web needs forwarding: one of nat, dr, tun, fullnat'):
+        model.resolve_services([without], HOSTVARS)
+    with pytest.raises(model.ModelError, match='must be a list'):
+        model.resolve_services({'web': service()}, HOSTVARS)
+    assert model.resolve_services(None, HOSTVARS) == []
+
+
+def test_ipvs_table_services_keeps_kernel_keys_and_writes_fullnat_as_nat():
+    services = model.resolve_services([service(forwarding='fullnat', persistence_timeout=300)], HOSTVARS)
+    assert model.ipvs_table_services(services) == [{
+        'vip': '192.0.2.10', 'protocol': 'tcp', 'port': 80, 'scheduler': 'wrr', 'persistence_timeout': 300,
+        'forwarding': 'nat',
+        'real_servers': [{'address': '10.10.0.11', 'port': 80, 'weight': 2}, {'address': '10.10.0.13', 'port': 80}],
+    }]
+
+
+def test_vips_are_distinct_and_ordered_and_skip_fwmark():
+    services = [service(vip='192.0.2.20'), service(), service(port=443), {'fwmark': 7, 'real_servers': []}]
+    assert model.vips(services) == ['192.0.2.20', '192.0.2.10']
+
+
+def test_host_networks_reads_primary_secondary_and_ipv6():
+    networks = sorted(str(network) for network in model.host_networks(FACTS))
+    assert networks == ['10.0.2.15/24', '10.10.0.1/24', '127.0.0.1/8', '192.0.2.10/32', 'fd00:10::1/64']
+
+
+def problems(services, snat=('10.10.0.1',), extra=()):
+    resolved = model.resolve_services(services, HOSTVARS)
+    return model.director_problems(resolved, FACTS, HOSTVARS, 'lvs_real_server_nat_gateway', list(snat), list(extra))
+
+
+def test_a_possible_cluster_has_no_problems():
+    assert problems([service()]) == []
+    assert problems([service(forwarding='nat', real_servers=[{'host': 'rs1', 'port': 8080}])]) == []
+    assert problems([service(forwarding='fullnat', real_servers=[{'address': '172.16.5.5', 'port': 8080}])]) == []
+    assert problems([service(forwarding='tun', real_servers=[{'address': '172.16.5.5'}])]) == []
+
+
+@pytest.mark.parametrize('services, snat, extra, expected', [
+    ([service(real_servers=[{'address': '172.16.5.5'}])], ['10.10.0.1'], [], 'not on a network attached to this director, and dr'),
+    ([service(real_servers=[{'host': 'rs1', 'port': 8080}])], ['10.10.0.1'], [], 'port 8080 differs from the service port 80'),
+    ([service(forwarding='tun', real_servers=[{'address': '172.16.5.5', 'port': 8080}])], ['10.10.0.1'], [], 'tun cannot map ports'),
+    ([service(forwarding='nat', real_servers=[{'address': '172.16.5.5'}])], ['10.10.0.1'], [], 'cannot return through it (nat)'),
+    ([service(forwarding='nat', real_servers=[{'host': 'rs2'}])], ['10.10.0.1'], [], 'its gateway 10.10.0.99'),
+    ([service(forwarding='fullnat')], [], [], 'lvs_director_snat_addresses is empty'),
+    ([service(real_servers=[{'address': 'web1.example'}])], ['10.10.0.1'], [], "'web1.example' is not an IP address"),
+])
+def test_impossible_combinations_are_named(services, snat, extra, expected):
+    found = problems(services, snat, extra)
+    assert len(found) == 1
+    assert expected in found[0]
+
+
+def test_nat_gateway_may_be_a_floating_address_and_must_be_set():
+    services = [service(forwarding='nat', real_servers=[{'host': 'rs2'}])]
+    assert problems(services, extra=['10.10.0.99']) == []
+    hostvars = dict(HOSTVARS, rs4={'lvs_address': '10.10.0.14'})
+    resolved = model.resolve_services([service(forwarding='nat', real_servers=[{'host': 'rs4'}])], hostvars)
+    found = model.director_problems(resolved, FACTS, hostvars, 'lvs_real_server_nat_gateway', [], [])
+    assert found == ['Virtual service web, real server rs4: nat needs replies to return through the director, '
+                     'but lvs_real_server_nat_gateway is not set for rs4.']
