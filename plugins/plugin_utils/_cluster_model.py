@@ -167,6 +167,9 @@ def director_problems(services, facts, hostvars, gateway_variable, snat_addresse
     for index, service in enumerate(services):
         label = service_label(service, index)
         forwarding = service['forwarding']
+        if forwarding == 'fullnat' and service.get('vip') is None:
+            problems.append('Virtual service %s uses fullnat, which needs a vip and port: the source NAT rules '
+                            'match them; firewall-mark services are not supported with fullnat.' % label)
         if forwarding == 'fullnat' and not snat_addresses:
             problems.append('Virtual service %s uses fullnat, but lvs_director_snat_addresses is empty: '
                             'the director needs a source address toward the real servers.' % label)

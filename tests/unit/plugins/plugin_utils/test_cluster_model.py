@@ -106,6 +106,7 @@ def test_a_possible_cluster_has_no_problems():
     ([service(forwarding='nat', real_servers=[{'address': '172.16.5.5'}])], ['10.10.0.1'], [], 'cannot return through it (nat)'),
     ([service(forwarding='nat', real_servers=[{'host': 'rs2'}])], ['10.10.0.1'], [], 'its gateway 10.10.0.99'),
     ([service(forwarding='fullnat')], [], [], 'lvs_director_snat_addresses is empty'),
+    ([{'name': 'marked', 'fwmark': 3, 'forwarding': 'fullnat', 'real_servers': []}], ['10.10.0.1'], [], 'needs a vip and port'),
     ([service(real_servers=[{'address': 'web1.example'}])], ['10.10.0.1'], [], "'web1.example' is not an IP address"),
 ])
 def test_impossible_combinations_are_named(services, snat, extra, expected):
