@@ -171,7 +171,7 @@ def director_problems(services, facts, hostvars, gateway_variable, snat_addresse
             problems.append('Virtual service %s uses fullnat, which needs a vip and port: the source NAT rules '
                             'match them; firewall-mark services are not supported with fullnat.' % label)
         if forwarding == 'fullnat' and not snat_addresses:
-            problems.append('Virtual service %s uses fullnat, but lvs_director_snat_addresses is empty: '
+            problems.append('Virtual service %s uses fullnat, but director_snat_addresses is empty: '
                             'the director needs a source address toward the real servers.' % label)
         for real_server in service['real_servers']:
             where = 'Virtual service %s, real server %s' % (label, real_server.get('host') or real_server['address'])

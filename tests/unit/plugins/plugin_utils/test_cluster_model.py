@@ -11,8 +11,8 @@ import pytest
 from ansible_collections.lvs.ipvs.plugins.plugin_utils import _cluster_model as model
 
 HOSTVARS = {
-    'rs1': {'lvs_address': '10.10.0.11', 'lvs_real_server_nat_gateway': '10.10.0.1'},
-    'rs2': {'ansible_default_ipv4': {'address': '10.10.0.12'}, 'lvs_real_server_nat_gateway': '10.10.0.99'},
+    'rs1': {'lvs_address': '10.10.0.11', 'real_server_nat_gateway': '10.10.0.1'},
+    'rs2': {'ansible_default_ipv4': {'address': '10.10.0.12'}, 'real_server_nat_gateway': '10.10.0.99'},
     'rs3': {},
 }
 # Facts as the setup module gathers them: eth0 management, eth1 faces the real servers.
@@ -89,7 +89,7 @@ def test_host_networks_reads_primary_secondary_and_ipv6():
 
 def problems(services, snat=('10.10.0.1',), extra=()):
     resolved = model.resolve_services(services, HOSTVARS)
-    return model.director_problems(resolved, FACTS, HOSTVARS, 'lvs_real_server_nat_gateway', list(snat), list(extra))
+    return model.director_problems(resolved, FACTS, HOSTVARS, 'real_server_nat_gateway', list(snat), list(extra))
 
 
 def test_a_possible_cluster_has_no_problems():
@@ -105,7 +105,7 @@ def test_a_possible_cluster_has_no_problems():
     ([service(forwarding='tun', real_servers=[{'address': '172.16.5.5', 'port': 8080}])], ['10.10.0.1'], [], 'tun cannot map ports'),
     ([service(forwarding='nat', real_servers=[{'address': '172.16.5.5'}])], ['10.10.0.1'], [], 'cannot return through it (nat)'),
     ([service(forwarding='nat', real_servers=[{'host': 'rs2'}])], ['10.10.0.1'], [], 'its gateway 10.10.0.99'),
-    ([service(forwarding='fullnat')], [], [], 'lvs_director_snat_addresses is empty'),
+    ([service(forwarding='fullnat')], [], [], 'director_snat_addresses is empty'),
     ([{'name': 'marked', 'fwmark': 3, 'forwarding': 'fullnat', 'real_servers': []}], ['10.10.0.1'], [], 'needs a vip and port'),
     ([service(real_servers=[{'address': 'web1.example'}])], ['10.10.0.1'], [], "'web1.example' is not an IP address"),
 ])
@@ -120,6 +120,6 @@ def test_nat_gateway_may_be_a_floating_address_and_must_be_set():
     assert problems(services, extra=['10.10.0.99']) == []
     hostvars = dict(HOSTVARS, rs4={'lvs_address': '10.10.0.14'})
     resolved = model.resolve_services([service(forwarding='nat', real_servers=[{'host': 'rs4'}])], hostvars)
-    found = model.director_problems(resolved, FACTS, hostvars, 'lvs_real_server_nat_gateway', [], [])
+    found = model.director_problems(resolved, FACTS, hostvars, 'real_server_nat_gateway', [], [])
     assert found == ['Virtual service web, real server rs4: nat needs replies to return through the director, '
-                     'but lvs_real_server_nat_gateway is not set for rs4.']
+                     'but real_server_nat_gateway is not set for rs4.']
