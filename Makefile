@@ -14,8 +14,10 @@ TREE := $(BUILD)/ansible_collections/lvs/ipvs
 # pyroute2 as Debian 12 ships it, to run the unit tests against both supported series.
 PYROUTE2_OLD := 0.7.2
 PYROUTE2_OLD_DIR := $(VENV)/pyroute2-$(PYROUTE2_OLD)
-# Molecule scenarios that `make test` runs, in parallel.
-SCENARIOS ?=
+LAB := $(BIN)/python molecule/lab/lab.py
+# Molecule scenarios that `make test` runs, JOBS at a time, each in a lab of its own.
+SCENARIOS ?= smoke dr nat tun fullnat
+JOBS ?= 3
 
 .PHONY: help
 help: ## list the targets
@@ -75,12 +77,20 @@ unit: setup tree ## unit tests, against pyroute2 from PyPI and pyroute2 as Debia
 build: setup ## build the collection tarball into .build/
 	$(BIN)/ansible-galaxy collection build --force --output-path $(BUILD) .
 
+.PHONY: lab
+lab: setup ## build (or reuse) the lab's UML kernel and base image
+	$(LAB) build
+
+.PHONY: molecule
+molecule: setup lab ## the Molecule scenarios in lab VMs (SCENARIOS="a b", JOBS=n)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python tools/run_scenarios.py --jobs $(JOBS) $(SCENARIOS)
+
 .PHONY: test
-test: lint sanity unit ## everything: lint, sanity, unit tests and the Molecule scenarios
+test: lint sanity unit molecule ## everything: lint, sanity, unit tests and the Molecule scenarios
 
 .PHONY: demo
-demo: setup ## boot a DR lab and deploy a cluster to it
-	@echo "demo: the lab and the roles are not in the collection yet."
+demo: setup lab ## boot a DR lab (client, director, two real servers) and deploy a cluster to it
+	PATH=$(CURDIR)/$(BIN):$$PATH tools/demo.sh
 
 .PHONY: clean
 clean: ## remove the build tree and the virtual environment
