@@ -74,8 +74,14 @@ unit: setup tree ## unit tests, against pyroute2 from PyPI and pyroute2 as Debia
 	cd $(TREE) && PYTHONPATH=$(CURDIR)/$(PYROUTE2_OLD_DIR):$(CURDIR)/$(BUILD) $(CURDIR)/$(BIN)/pytest -p no:cacheprovider tests/unit
 
 .PHONY: build
-build: setup ## build the collection tarball into .build/
-	$(BIN)/ansible-galaxy collection build --force --output-path $(BUILD) .
+build: setup ## build the collection tarball into .build/, install it apart and list its modules
+	rm -rf $(BUILD)/dist $(BUILD)/installed
+	$(BIN)/ansible-galaxy collection build --output-path $(BUILD)/dist .
+	$(BIN)/ansible-galaxy collection install --offline --force -p $(BUILD)/installed $(BUILD)/dist/lvs-ipvs-*.tar.gz
+	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/$(BUILD)/installed $(BIN)/ansible-doc -l lvs.ipvs | tee $(BUILD)/modules.txt
+	@for module in $$(ls plugins/modules | sed -n 's/\.py$$//p'); do \
+	  grep -q "^lvs\.ipvs\.$$module " $(BUILD)/modules.txt || { echo "build: lvs.ipvs.$$module is missing from the installed collection"; exit 1; }; \
+	done
 
 .PHONY: lab
 lab: setup ## build (or reuse) the lab's UML kernel and base image
@@ -86,7 +92,7 @@ molecule: setup lab ## the Molecule scenarios in lab VMs (SCENARIOS="a b", JOBS=
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python tools/run_scenarios.py --jobs $(JOBS) $(SCENARIOS)
 
 .PHONY: test
-test: lint sanity unit molecule ## everything: lint, sanity, unit tests and the Molecule scenarios
+test: lint sanity unit build molecule ## everything: lint, sanity, unit tests and the Molecule scenarios
 
 .PHONY: demo
 demo: setup lab ## boot a DR lab (client, director, two real servers) and deploy a cluster to it
