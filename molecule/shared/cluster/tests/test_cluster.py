@@ -90,8 +90,8 @@ def test_replies_pass_the_director_only_for_nat_and_fullnat():
     answered = requests_through_vip(8)
     assert answered["FAILED"] == 0, answered
     after = service_stats()
-    assert after["conns"] - before["conns"] == 8
-    assert after["in"] > before["in"]
+    assert after["conns"] > before["conns"]
+    assert after["in"] - before["in"] >= 8 * 3  # at least SYN, ACK and the request of each
     if METHOD in ("nat", "fullnat"):
         assert after["out"] - before["out"] >= 8, (before, after)
     else:
