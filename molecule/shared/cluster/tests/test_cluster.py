@@ -85,6 +85,22 @@ def test_fullnat_real_servers_have_no_route_to_the_client():
         assert host(name).run(f"ip route get {client_address}").rc != 0, f"{name} has a route to the client"
 
 
+def test_fullnat_source_nat_uses_the_chosen_backend():
+    if METHOD != "fullnat":
+        return
+    director = host(DIRECTOR)
+    snat = VARS["director_snat_addresses"][0]
+    nft = director.run("nft list table inet lvs_fullnat")
+    iptables = director.run("iptables -t nat -S LVS-FULLNAT")
+    if VARS["director_snat_backend"] == "nftables":
+        assert nft.rc == 0 and f"snat ip to {snat}" in nft.stdout, nft.stdout
+        assert iptables.rc != 0, iptables.stdout
+    else:
+        assert iptables.rc == 0 and f"--to-source {snat}" in iptables.stdout, iptables.stdout
+        assert nft.rc != 0, nft.stdout
+    assert director.check_output("sysctl -n net.ipv4.vs.conntrack") == "1"
+
+
 def test_replies_pass_the_director_only_for_nat_and_fullnat():
     before = service_stats()
     answered = requests_through_vip(8)
