@@ -24,7 +24,14 @@ help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 .PHONY: setup
-setup: apt $(BIN)/.installed ## install the Debian packages and the pinned Python tools
+setup: apt $(BIN)/.installed $(BUILD)/collections ## install the Debian packages and the pinned Python tools
+
+# The collection as Ansible finds it for the Molecule scenarios: a link to this work tree, so
+# every run sees the current files, and parallel scenarios share it instead of each
+# reinstalling a copy into one shared place.
+$(BUILD)/collections:
+	mkdir -p $@/ansible_collections/lvs
+	ln -sfn ../../../.. $@/ansible_collections/lvs/ipvs
 
 .PHONY: apt
 apt:
