@@ -1,0 +1,263 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, lvs.ipvs contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: ipvs_table
+short_description: Manage the whole IPVS table, or the part one owner manages, in one task
+version_added: 1.0.0
+description:
+  - Makes the kernel's IPVS table hold the listed virtual services with their real servers, in one task and with
+    one batched netlink conversation, however many services there are.
+  - Each listed service and real server is declared completely; a setting left out takes its default. Settings are
+    changed in place, so established connections are kept; only what differs is sent.
+  - Without O(purge), services and real servers that are not listed are left alone. With O(purge=true) they are
+    removed, within O(purge_scope) when it is given.
+  - The whole request is checked before the first change; a request with a problem changes nothing.
+author:
+  - lvs.ipvs contributors (!UNKNOWN)
+extends_documentation_fragment:
+  - lvs.ipvs.ipvs
+attributes:
+  check_mode:
+    support: full
+    description: Check mode plans through the same code as a real run, reports the same operations and sends no change.
+  diff_mode:
+    support: full
+    description: The diff shows the services the run changes, with their real servers, before and after.
+  platform:
+    support: full
+    platforms: linux
+    description: Linux kernels with IPVS.
+options:
+  services:
+    description:
+      - The virtual services, each with its real servers. A service is identified by O(services[].protocol),
+        O(services[].vip) and O(services[].port), or by O(services[].fwmark) and O(services[].family); each may be
+        listed once.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      vip:
+        description:
+          - The virtual IP address, IPv4 or IPv6. Give either O(services[].vip) (with O(services[].port)) or
+            O(services[].fwmark).
+        type: str
+      fwmark:
+        description:
+          - A firewall mark (1 to 4294967295) that identifies the service instead of an address, protocol and port.
+            Mutually exclusive with O(services[].vip), O(services[].protocol) and O(services[].port).
+        type: int
+      protocol:
+        description:
+          - The transport protocol of an address-based service. V(tcp) when left out.
+        type: str
+        choices: [sctp, tcp, udp]
+      port:
+        description:
+          - The service port, 0 to 65535. Required with O(services[].vip). V(0) means every port and needs
+            O(services[].persistence_timeout).
+        type: int
+      family:
+        description:
+          - The address family. Follows from O(services[].vip); for a fwmark service it defaults to V(ipv4).
+        type: str
+        choices: [ipv4, ipv6]
+      scheduler:
+        description:
+          - How the kernel picks a real server for a new connection (see M(lvs.ipvs.ipvs_service) for each one).
+        type: str
+        default: wlc
+        choices: [rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, fo, ovf, mh, twos]
+      scheduler_flags:
+        description:
+          - Flags of the V(sh) and V(mh) schedulers; a flag of another scheduler is an error. V(sh-fallback) and
+            V(mh-fallback) choose another real server when the hashed one is unavailable; V(sh-port) and V(mh-port)
+            hash the source port too.
+        type: list
+        elements: str
+        default: []
+        choices: [mh-fallback, mh-port, sh-fallback, sh-port]
+      persistence_timeout:
+        description:
+          - Seconds for which a client keeps going to the same real server (persistence); V(0) means not persistent.
+        type: int
+        default: 0
+      persistence_netmask:
+        description:
+          - Clients within this prefix count as one for persistence. A prefix length (IPv6 1 to 128) or, for IPv4, a
+            netmask such as V(255.255.255.0). Only with O(services[].persistence_timeout); the whole address when left
+            out.
+        type: raw
+      one_packet:
+        description:
+          - One-packet scheduling (each UDP datagram on its own). Only for V(udp) and fwmark services.
+        type: bool
+        default: false
+      persistence_engine:
+        description:
+          - V(sip) groups SIP messages by Call-ID for persistence. Needs O(services[].persistence_timeout).
+        type: str
+        choices: [sip]
+      forwarding:
+        description:
+          - The forwarding method of the real servers that do not set their own. V(nat), V(dr) (direct routing) or
+            V(tun) (tunnelling).
+        type: str
+        default: dr
+        choices: [dr, nat, tun]
+      real_servers:
+        description:
+          - The real servers of the service. Those missing are added and those that differ are changed in place. With
+            O(purge=true) the others are removed; without it they are left alone.
+        type: list
+        elements: dict
+        suboptions:
+          address:
+            description:
+              - The real server's IPv4 or IPv6 address. The other family than the service's needs V(tun) forwarding.
+            type: str
+            required: true
+          port:
+            description:
+              - The real server's port; defaults to the service port (V(0) for a fwmark service). Only V(nat) can map
+                to another port.
+            type: int
+          weight:
+            description:
+              - The real server's share of new connections, 0 to 2147483647; V(0) gives it none.
+            type: int
+            default: 1
+          forwarding:
+            description:
+              - The forwarding method of this real server; defaults to the service's O(services[].forwarding).
+            type: str
+            choices: [dr, nat, tun]
+          upper_threshold:
+            description:
+              - The most connections (active plus inactive) the real server gets; V(0) means no limit.
+            type: int
+            default: 0
+          lower_threshold:
+            description:
+              - Below this number an overloaded real server gets new connections again; V(0) means three quarters of
+                the upper threshold. May not be above the upper threshold.
+            type: int
+            default: 0
+          tunnel_type:
+            description:
+              - The encapsulation with V(tun) forwarding. V(ipip) (the default there), V(gue) or V(gre).
+            type: str
+            choices: [gre, gue, ipip]
+          tunnel_port:
+            description:
+              - The UDP port the real server receives GUE packets on; required with V(gue), used only there.
+            type: int
+          tunnel_checksum:
+            description:
+              - Tunnel checksums. V(nocsum) (the default with V(tun)), V(csum) (GUE and GRE) or V(remcsum) (GUE).
+            type: str
+            choices: [csum, nocsum, remcsum]
+  purge:
+    description:
+      - Remove the services that are not listed, and the real servers of listed services that are not listed with
+        them.
+      - With O(purge_scope), only services within that scope are removed, so that several owners (or another tool
+        such as kube-proxy) can share the table.
+    type: bool
+    default: false
+  purge_scope:
+    description:
+      - Restricts O(purge) to the services of some VIPs and firewall marks. Services outside it are never removed.
+      - Real servers of listed services are purged whatever the scope.
+    type: dict
+    suboptions:
+      vips:
+        description:
+          - Addresses or networks (V(192.0.2.0/24), V(2001:db8::/64)); a service whose VIP lies within one of them is
+            in scope.
+        type: list
+        elements: str
+        default: []
+      fwmarks:
+        description:
+          - Firewall marks whose services are in scope.
+        type: list
+        elements: int
+        default: []
+"""
+
+EXAMPLES = r"""
+- name: The director's whole table; anything else is removed
+  lvs.ipvs.ipvs_table:
+    purge: true
+    services:
+      - vip: 192.0.2.10
+        port: 80
+        scheduler: wrr
+        forwarding: dr
+        real_servers:
+          - address: 10.0.0.11
+            weight: 2
+          - address: 10.0.0.12
+      - vip: 192.0.2.10
+        protocol: udp
+        port: 53
+        scheduler: mh
+        scheduler_flags: [mh-port]
+        one_packet: true
+        forwarding: nat
+        real_servers:
+          - address: 10.0.0.21
+            port: 5353
+      - fwmark: 42
+        family: ipv6
+        scheduler: sh
+        scheduler_flags: [sh-fallback]
+        forwarding: tun
+        real_servers:
+          - address: "2001:db8::31"
+            tunnel_type: gre
+  become: true
+
+- name: Manage only the services of one VIP range, next to services someone else owns
+  lvs.ipvs.ipvs_table:
+    purge: true
+    purge_scope:
+      vips: [192.0.2.0/28]
+    services: "{{ my_services }}"
+  become: true
+"""
+
+RETURN = r"""
+operations:
+  description: The changes made (in check mode, those that would be made), each as the equivalent C(ipvsadm) rule.
+  returned: always
+  type: list
+  elements: str
+  sample: ["-A -t 192.0.2.10:80 -s wrr", "-a -t 192.0.2.10:80 -r 10.0.0.11:80 -g -w 2", "-e -t 192.0.2.10:80 -r 10.0.0.12:80 -g -w 1"]
+netlink_requests:
+  description:
+    - The number of change requests sent to the kernel (V(0) in check mode). Changing one weight is one request.
+  returned: always
+  type: int
+  sample: 3
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_runner import ipvs_table_spec, run_table
+
+
+def main():
+    run_table(AnsibleModule(**ipvs_table_spec()))
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,279 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, lvs.ipvs contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""ipvs_table against the simulated kernel: check mode, idempotence, one
+request per weight, purge, validation before any change, undo on refusal,
+attributes an old kernel ignores."""
+
+from __future__ import annotations
+
+import copy
+import errno
+
+import pytest
+
+from ansible_collections.lvs.ipvs.plugins.modules import ipvs_table
+from ansible_collections.lvs.ipvs.tests.unit.plugins.modules.ipvs_harness import Environment
+
+SERVICES = [
+    {'vip': '192.0.2.10', 'port': 80, 'scheduler': 'wrr',
+     'real_servers': [{'address': '10.0.0.1', 'weight': 2}, {'address': '10.0.0.2'}]},
+    {'vip': '192.0.2.10', 'protocol': 'udp', 'port': 53, 'scheduler': 'mh', 'scheduler_flags': ['mh-port', 'mh-fallback'],
+     'one_packet': True, 'forwarding': 'nat', 'real_servers': [{'address': '10.0.0.3', 'port': 5353}]},
+    {'vip': '2001:db8::10', 'port': 443, 'persistence_timeout': 300, 'persistence_netmask': 64,
+     'real_servers': [{'address': '2001:db8::21', 'upper_threshold': 100, 'lower_threshold': 50}]},
+    {'fwmark': 7, 'scheduler': 'sh', 'scheduler_flags': ['sh-fallback'], 'forwarding': 'tun',
+     'real_servers': [{'address': '198.51.100.5', 'tunnel_type': 'gue', 'tunnel_port': 6080, 'tunnel_checksum': 'csum'},
+                      {'address': '2001:db8::99', 'tunnel_type': 'gre'}]},
+    {'vip': '192.0.2.11', 'protocol': 'sctp', 'port': 0, 'persistence_timeout': 60, 'persistence_netmask': '255.255.255.0',
+     'real_servers': [{'address': '10.0.0.7', 'port': 0}]},
+]
+RULES = [
+    '-A -t 192.0.2.10:80 -s wrr',
+    '-a -t 192.0.2.10:80 -r 10.0.0.1:80 -g -w 2',
+    '-a -t 192.0.2.10:80 -r 10.0.0.2:80 -g -w 1',
+    '-A -u 192.0.2.10:53 -s mh -b mh-fallback,mh-port -o',
+    '-a -u 192.0.2.10:53 -r 10.0.0.3:5353 -m -w 1',
+    '-A --sctp-service 192.0.2.11:0 -s wlc -p 60 -M 255.255.255.0',
+    '-a --sctp-service 192.0.2.11:0 -r 10.0.0.7:0 -g -w 1',
+    '-A -t [2001:db8::10]:443 -s wlc -p 300 -M 64',
+    '-a -t [2001:db8::10]:443 -r [2001:db8::21]:443 -g -w 1 -x 100 -y 50',
+    '-A -f 7 -s sh -b sh-fallback',
+    '-a -f 7 -r 198.51.100.5:0 -i -w 1 --tun-type gue --tun-port 6080 --tun-csum',
+    '-a -f 7 -r [2001:db8::99]:0 -i -w 1 --tun-type gre',
+]
+
+
+@pytest.fixture
+def env(monkeypatch):
+    return Environment(monkeypatch)
+
+
+def test_check_real_check_real(env):
+    args = {'services': SERVICES}
+    first = env.run(ipvs_table.main, args, check=True, diff=True)
+    assert first['changed'] is True
+    assert first['operations'] == RULES
+    assert first['_kernel_changes'] == 0 and first['netlink_requests'] == 0
+    assert env.kernel.services == {}
+
+    second = env.run(ipvs_table.main, args, diff=True)
+    assert second['changed'] is True
+    assert second['operations'] == RULES
+    assert second['netlink_requests'] == second['_kernel_changes'] == len(RULES)
+    # check mode predicted exactly what the real run produced
+    assert first['diff'] == second['diff']
+    assert second['diff']['before'] == {'services': []}
+    assert len(second['diff']['after']['services']) == 5
+
+    third = env.run(ipvs_table.main, args, check=True)
+    fourth = env.run(ipvs_table.main, args)
+    for result in (third, fourth):
+        assert result['changed'] is False
+        assert result['operations'] == []
+        assert result['_kernel_changes'] == 0
+
+
+def test_kernel_holds_what_was_asked(env):
+    env.run(ipvs_table.main, {'services': SERVICES})
+    kernel = env.kernel.services
+    mh = kernel[(2, 17, '192.0.2.10', 53)]
+    assert (mh['sched_name'], mh['flags']) == ('mh', 0x4 | 0x8 | 0x10)
+    six = kernel[(10, 6, '2001:db8::10', 443)]
+    assert (six['flags'], six['timeout'], six['netmask']) == (0x1, 300, 64)
+    sctp = kernel[(2, 132, '192.0.2.11', 0)]
+    assert sctp['netmask'] == 0xFFFFFF00
+    fwm = kernel[(2, 'fwmark', 7)]
+    gue = fwm['dests'][(2, '198.51.100.5', 0)]
+    assert (gue['fwd_method'], gue['tun_type'], gue['tun_port'], gue['tun_flags']) == (2, 1, 6080, 1)
+    gre = fwm['dests'][(10, '2001:db8::99', 0)]
+    assert (gre['tun_type'], gre['tun_flags']) == (2, 0)
+
+
+def test_one_weight_is_one_request(env):
+    env.run(ipvs_table.main, {'services': SERVICES})
+    changed = copy.deepcopy(SERVICES)
+    changed[0]['real_servers'][1]['weight'] = 9
+    result = env.run(ipvs_table.main, {'services': changed}, diff=True)
+    assert result['operations'] == ['-e -t 192.0.2.10:80 -r 10.0.0.2:80 -g -w 9']
+    assert result['netlink_requests'] == 1 == result['_kernel_changes']
+    assert env.kernel.services[(2, 6, '192.0.2.10', 80)]['dests'][(2, '10.0.0.2', 80)]['weight'] == 9
+    assert [s['vip'] for s in result['diff']['after']['services']] == ['192.0.2.10']
+
+
+def test_scheduler_and_forwarding_change_in_place(env):
+    env.run(ipvs_table.main, {'services': SERVICES})
+    changed = copy.deepcopy(SERVICES)
+    changed[0]['scheduler'] = 'rr'
+    changed[0]['forwarding'] = 'tun'
+    result = env.run(ipvs_table.main, {'services': changed})
+    assert result['operations'] == ['-E -t 192.0.2.10:80 -s rr',
+                                    '-e -t 192.0.2.10:80 -r 10.0.0.1:80 -i -w 2 --tun-type ipip',
+                                    '-e -t 192.0.2.10:80 -r 10.0.0.2:80 -i -w 1 --tun-type ipip']
+    received = [cmd for cmd, _flags in env.kernel.received[-10:]]
+    assert 3 not in received and 7 not in received      # no DEL_SERVICE, no DEL_DEST
+
+
+def test_purge(env):
+    env.run(ipvs_table.main, {'services': SERVICES})
+    svc = env.kernel.add_service(addr='203.0.113.1', port=8080)
+    env.kernel.add_dest(svc, addr='10.9.9.9', port=8080)
+    extra_rs = env.kernel.services[(2, 6, '192.0.2.10', 80)]
+    env.kernel.add_dest(extra_rs, addr='10.0.0.99', port=80)
+
+    kept = env.run(ipvs_table.main, {'services': SERVICES})
+    assert kept['changed'] is False
+
+    scoped = env.run(ipvs_table.main, {'services': SERVICES, 'purge': True,
+                                       'purge_scope': {'vips': ['192.0.2.0/24'], 'fwmarks': []}})
+    assert scoped['operations'] == ['-d -t 192.0.2.10:80 -r 10.0.0.99:80']
+    assert (2, 6, '203.0.113.1', 8080) in env.kernel.services
+
+    purged = env.run(ipvs_table.main, {'services': SERVICES[:2], 'purge': True}, diff=True)
+    assert purged['operations'] == ['-D --sctp-service 192.0.2.11:0', '-D -t 203.0.113.1:8080',
+                                    '-D -t [2001:db8::10]:443', '-D -f 7']
+    assert len(env.kernel.services) == 2
+    assert purged['diff']['after'] == {'services': []}
+    assert [s['port'] for s in purged['diff']['before']['services']] == [0, 8080, 443, None]
+
+    emptied = env.run(ipvs_table.main, {'services': [], 'purge': True})
+    assert emptied['changed'] and env.kernel.services == {}
+
+
+BAD = [
+    ('invalid address', {'vip': '192.0.2.300', 'port': 80}, 'is not a valid IPv4 or IPv6 address'),
+    ('port out of range', {'vip': '192.0.2.1', 'port': 65536}, 'port must be from 0 to 65535'),
+    ('port 0 not persistent', {'vip': '192.0.2.1', 'port': 0}, 'needs a persistent service'),
+    ('unknown scheduler', {'vip': '192.0.2.1', 'port': 80, 'scheduler': 'fastest'}, 'value of scheduler must be one of'),
+    ('flag of another scheduler', {'vip': '192.0.2.1', 'port': 80, 'scheduler': 'rr', 'scheduler_flags': ['sh-port']},
+     'belongs to the sh scheduler'),
+    ('port mapping with dr', {'vip': '192.0.2.1', 'port': 80, 'real_servers': [{'address': '10.0.0.1', 'port': 81}]},
+     'cannot map ports'),
+    ('tunnel options with nat', {'vip': '192.0.2.1', 'port': 80, 'forwarding': 'nat',
+                                 'real_servers': [{'address': '10.0.0.1', 'tunnel_type': 'gre'}]},
+     'only apply to tun forwarding'),
+    ('gue without port', {'vip': '192.0.2.1', 'port': 80, 'forwarding': 'tun',
+                          'real_servers': [{'address': '10.0.0.1', 'tunnel_type': 'gue'}]},
+     'tunnel_type is gue but all of the following are missing: tunnel_port'),
+    ('lower above upper', {'vip': '192.0.2.1', 'port': 80,
+                           'real_servers': [{'address': '10.0.0.1', 'upper_threshold': 1, 'lower_threshold': 2}]},
+     'lower_threshold 2 is above upper_threshold 1'),
+    ('fwmark with address', {'fwmark': 1, 'vip': '192.0.2.1'}, 'parameters are mutually exclusive: fwmark|vip'),
+    ('fwmark with port', {'fwmark': 1, 'port': 80}, 'parameters are mutually exclusive: fwmark|port'),
+    ('mixed families with dr', {'vip': '192.0.2.1', 'port': 80, 'real_servers': [{'address': '2001:db8::1'}]},
+     'needs tun forwarding'),
+    ('same real server twice', {'vip': '192.0.2.1', 'port': 80,
+                                'real_servers': [{'address': '10.0.0.1'}, {'address': '10.0.0.1', 'weight': 2}]},
+     'listed twice'),
+]
+
+
+@pytest.mark.parametrize('what, bad, message', BAD, ids=[case[0] for case in BAD])
+def test_bad_input_changes_nothing(env, what, bad, message):
+    env.run(ipvs_table.main, {'services': SERVICES})
+    before = env.kernel.snapshot()
+    changed = copy.deepcopy(SERVICES)
+    changed[0]['real_servers'][0]['weight'] = 5     # a valid change in the same request
+    for check in (True, False):
+        result = env.run(ipvs_table.main, {'services': changed + [bad], 'purge': True}, check=check)
+        assert result['failed'] is True, what
+        assert message in result['msg'], result['msg']
+        assert result['_kernel_changes'] == 0
+    assert env.kernel.snapshot() == before
+
+
+def test_two_services_with_one_key(env):
+    result = env.run(ipvs_table.main, {'services': SERVICES + [{'vip': '192.0.2.10', 'port': 80, 'scheduler': 'rr'}]})
+    assert result['failed'] and 'tcp 192.0.2.10:80 is listed twice in services' in result['msg']
+    assert env.kernel.services == {}
+
+
+def test_kernel_refusal_is_undone(monkeypatch):
+    env = Environment(monkeypatch, refuse_addresses=['10.0.0.3'])
+    env.run(ipvs_table.main, {'services': SERVICES[:1]})
+    before = env.kernel.snapshot()
+    changed = copy.deepcopy(SERVICES)
+    changed[0]['scheduler'] = 'rr'
+    changed[0]['real_servers'][0]['weight'] = 7
+    result = env.run(ipvs_table.main, {'services': changed, 'purge': True})
+    assert result['failed']
+    assert 'the kernel refused 1 of' in result['msg']
+    assert 'add real server 10.0.0.3:5353 to udp 192.0.2.10:53' in result['msg']
+    assert 'were undone: the table is as it was' in result['msg']
+    assert env.kernel.snapshot() == before
+
+
+def test_missing_scheduler_in_the_kernel(monkeypatch):
+    env = Environment(monkeypatch, schedulers=frozenset(['wrr', 'wlc']))
+    result = env.run(ipvs_table.main, {'services': SERVICES[:2]})
+    assert result['failed']
+    assert "the kernel has no scheduler mh: load it with 'modprobe ip_vs_mh'" in result['msg']
+    assert env.kernel.services == {}
+    assert ('ip_vs_mh', False) in env.modprobe and ('ip_vs_wrr', False) in env.modprobe
+
+
+def test_scheduler_module_that_modprobe_cannot_find_fails_before_any_change(monkeypatch):
+    env = Environment(monkeypatch, modprobe_fails=['ip_vs_mh'])
+    result = env.run(ipvs_table.main, {'services': SERVICES[:2]})
+    assert result['failed'] and 'ip_vs_mh is needed and cannot be loaded' in result['msg']
+    assert result['_kernel_changes'] == 0
+
+
+def test_old_kernel_ignoring_tunnel_attributes_is_reported(monkeypatch):
+    env = Environment(monkeypatch, old_kernel=True)
+    result = env.run(ipvs_table.main, {'services': SERVICES[3:4]})
+    assert result['failed']
+    assert 'did not take everything' in result['msg']
+    assert "tunnel_type is 'ipip' in the kernel, not 'gue' as sent" in result['msg']
+
+
+def test_ip_vs_not_loaded(monkeypatch):
+    env = Environment(monkeypatch, loaded=False)
+    check = env.run(ipvs_table.main, {'services': SERVICES[:1]}, check=True)
+    assert check['changed'] and check['operations'] == RULES[:3]
+    assert env.modprobe == [('ip_vs', True)] and not env.loaded
+    real = env.run(ipvs_table.main, {'services': SERVICES[:1]})
+    assert real['changed'] and ('ip_vs', False) in env.modprobe and len(env.kernel.services) == 1
+
+
+def test_ip_vs_cannot_be_loaded(monkeypatch):
+    env = Environment(monkeypatch, loaded=False, modprobe_fails=['ip_vs'])
+    for check in (True, False):
+        result = env.run(ipvs_table.main, {'services': SERVICES[:1]}, check=check)
+        assert result['failed']
+        assert "modprobe ip_vs" in result['msg'] and 'not loaded' in result['msg']
+
+
+def test_permission_denied_is_explained(monkeypatch):
+    env = Environment(monkeypatch)
+
+    def refuse(data):
+        seq = int.from_bytes(data[8:12], 'little')
+        return [env.kernel._error(seq, errno.EPERM)]
+    monkeypatch.setattr(env.kernel, 'handle', refuse)
+    result = env.run(ipvs_table.main, {'services': SERVICES[:1]})
+    assert result['failed'] and 'become: true' in result['msg']
+
+
+def _many(count):
+    return [{'vip': '198.18.0.%d' % (index + 1), 'port': 80,
+             'real_servers': [{'address': '198.19.0.%d' % (index + 1)}, {'address': '198.19.1.%d' % (index + 1)}]}
+            for index in range(count)]
+
+
+def test_large_run_reads_back_only_what_a_kernel_may_drop(monkeypatch):
+    env = Environment(monkeypatch, old_kernel=True)
+    services = _many(20) + SERVICES[3:4]
+    check = env.run(ipvs_table.main, {'services': _many(20)}, check=True, diff=True)
+    received = len(env.kernel.received)
+    real = env.run(ipvs_table.main, {'services': _many(20)}, diff=True)
+    assert real['changed'] and real['diff'] == check['diff']
+    dumps_of_real_servers = [cmd for cmd, _flags in env.kernel.received[received:] if cmd == 8]
+    assert dumps_of_real_servers == []          # dr real servers: nothing a kernel drops silently
+    received = len(env.kernel.received)
+    result = env.run(ipvs_table.main, {'services': services})
+    # 20 dumps to read the current real servers of the listed services, and one
+    # to read back the tunnel service's: its tunnel options are what an old kernel drops
+    assert [cmd for cmd, _flags in env.kernel.received[received:] if cmd == 8] == [8] * 21
+    assert result['failed'] and "tunnel_type is 'ipip' in the kernel, not 'gue' as sent" in result['msg']
