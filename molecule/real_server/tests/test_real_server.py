@@ -1,0 +1,202 @@
+# Copyright: (c) 2026, lvs.ipvs contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""What an operator checks on real servers prepared by the real_server role (issue 5).
+
+Every check reads the kernel independently of what the role reported (`ip`, `sysctl`,
+`ip fou`), or sends real traffic: ARP from the client, HTTP through a director configured by
+hand, packets captured on the real server. The reboot test comes last and repeats the checks
+on real servers that came back without Ansible.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+import testinfra.utils.ansible_runner
+
+RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"]))
+DR_VIP, IPIP_VIP, GUE_VIP, GUE_PORT, NAT_VIP = "10.50.0.10", "10.50.0.20", "10.50.0.21", 6080, "10.50.0.30"
+NAT_RULE = "from 10.50.0.11 ipproto tcp sport 8080 lookup 100"
+MAC = re.compile(r"([0-9a-f]{2}(?::[0-9a-f]{2}){5})", re.IGNORECASE)
+
+
+def host(name):
+    return RUNNER.get_host(name)
+
+
+def sysctl(name, key):
+    return int(host(name).check_output(f"sysctl -n {key}"))
+
+
+def addresses(name, device):
+    """The addresses of a device, as `ip` shows them."""
+    out = json.loads(host(name).check_output(f"ip -j address show dev {device}"))
+    return {f"{a['local']}/{a['prefixlen']}" for a in out[0]["addr_info"]}
+
+
+def mac(name, device="eth1"):
+    return host(name).check_output(f"cat /sys/class/net/{device}/address").lower()
+
+
+def arp_answers(vip):
+    """The MAC addresses that answer ARP for the VIP on the segment, seen from the client."""
+    client = host("client")
+    client.run(f"ip neigh flush to {vip}")
+    out = client.run(f"timeout 10 arping -c 4 -I eth1 {vip}").stdout
+    return {m.lower() for line in out.splitlines() if vip in line for m in MAC.findall(line)}
+
+
+def get(vip):
+    return host("client").run(f"curl -sS --max-time 5 http://{vip}/")
+
+
+def check_state():
+    """The VIPs on their devices and the sysctls, read from the kernels."""
+    assert f"{DR_VIP}/32" in addresses("rs-dr", "lvs0")
+    assert "dummy" in host("rs-dr").check_output("ip -d link show dev lvs0")
+    assert f"{DR_VIP}/32" not in addresses("rs-dr", "eth1")
+    for key, value in (("arp_ignore", 1), ("arp_announce", 2)):
+        for device in ("all", "eth1"):
+            assert sysctl("rs-dr", f"net.ipv4.conf.{device}.{key}") == value, (device, key)
+            assert sysctl("rs-tun", f"net.ipv4.conf.{device}.{key}") == value, (device, key)
+    assert {f"{IPIP_VIP}/32", f"{GUE_VIP}/32"} <= addresses("rs-tun", "tunl0")
+    assert "UP" in json.loads(host("rs-tun").check_output("ip -j link show dev tunl0"))[0]["flags"]
+    assert f"port {GUE_PORT} gue" in host("rs-tun").check_output("ip fou show").splitlines()
+    # The kernel applies max(all, device): tunl0 must come out 0, eth1 must still filter.
+    assert max(sysctl("rs-tun", "net.ipv4.conf.all.rp_filter"), sysctl("rs-tun", "net.ipv4.conf.tunl0.rp_filter")) == 0
+    assert max(sysctl("rs-tun", "net.ipv4.conf.all.rp_filter"), sysctl("rs-tun", "net.ipv4.conf.eth1.rp_filter")) >= 1
+    # NAT by policy: the replies of port 8080 look up table 100, whose default route is the director;
+    # the main table keeps its own (none here, or another gateway).
+    assert f"1000:\t{NAT_RULE}" in host("rs-dr").check_output("ip rule show")
+    assert host("rs-dr").check_output("ip route show table 100").startswith("default via 10.50.0.1 dev eth1")
+    assert "10.50.0.1" not in host("rs-dr").check_output("ip route show default")
+
+
+def check_traffic():
+    """DR: only the director answers ARP for the VIP; every VIP answers HTTP through the director."""
+    assert arp_answers(DR_VIP) == {mac("director")}
+    for vip, name in ((DR_VIP, "rs-dr"), (IPIP_VIP, "rs-tun"), (GUE_VIP, "rs-tun"), (NAT_VIP, "rs-dr")):
+        result = get(vip)
+        assert result.rc == 0 and result.stdout == name, (vip, result.stdout, result.stderr)
+
+
+def test_vips_and_sysctls_are_in_place():
+    check_state()
+
+
+def test_the_arp_check_can_see_a_real_server_that_answers():
+    """Control: with ARP not quiet, the client does see rs-dr's MAC, so the next test means something."""
+    rs = host("rs-dr")
+    try:
+        rs.run_test("sysctl -w net.ipv4.conf.all.arp_ignore=0 net.ipv4.conf.eth1.arp_ignore=0")
+        assert mac("rs-dr") in arp_answers(DR_VIP)
+    finally:
+        rs.run_test("sysctl -w net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.eth1.arp_ignore=1")
+
+
+def test_only_the_director_answers_arp_for_the_dr_vip():
+    answers = arp_answers(DR_VIP)
+    assert answers == {mac("director")}
+    assert mac("rs-dr") not in answers
+
+
+def test_dr_requests_reach_the_real_server_on_the_vip():
+    host("rs-dr").run_test("truncate -s 0 /var/log/nginx/lvs-access.log")
+    result = get(DR_VIP)
+    assert result.stdout == "rs-dr", result.stderr
+    log = host("rs-dr").check_output("cat /var/log/nginx/lvs-access.log").split()
+    assert log[:2] == ["10.50.0.100", f"{DR_VIP}:80"], log
+
+
+@pytest.mark.parametrize("vip", [IPIP_VIP, GUE_VIP])
+def test_tunnelled_requests_are_answered_from_the_vip(vip):
+    rs = host("rs-tun")
+    capture = f"/tmp/reply-{vip}.pcap.txt"
+    rs.run_test(f"rm -f {capture}; (timeout 20 tcpdump -l -n -c 1 -i eth1 'src host {vip} and tcp src port 80' > {capture} 2>&1 &)")
+    time.sleep(2)  # let tcpdump start listening
+    result = get(vip)
+    assert result.rc == 0 and result.stdout == "rs-tun", (result.stdout, result.stderr)
+    deadline = time.monotonic() + 20
+    seen = ""
+    while time.monotonic() < deadline:
+        seen = rs.check_output(f"cat {capture}")
+        if f"{vip}.80 > 10.50.0.100" in seen:
+            break
+        time.sleep(1)
+    # The reply leaves rs-tun's own interface, straight to the client, with the VIP as source.
+    assert f"IP {vip}.80 > 10.50.0.100." in seen, seen
+    # The director did forward it (its counters are refreshed every 2 s by the kernel's estimator).
+    deadline = time.monotonic() + 10
+    while True:
+        stats = host("director").check_output(f"ipvsadm -Ln --stats -t {vip}:80")
+        if re.search(r"->\s+10\.50\.0\.12:80\s+\d*[1-9]\d*\s", stats) or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert re.search(r"->\s+10\.50\.0\.12:80\s+\d*[1-9]\d*\s", stats), stats
+
+
+def test_nat_replies_go_back_through_the_director():
+    rs = host("rs-dr")
+    rs.run_test("truncate -s 0 /var/log/nginx/lvs-access.log")
+    result = get(NAT_VIP)
+    assert result.rc == 0 and result.stdout == "rs-dr", result.stderr
+    log = rs.check_output("cat /var/log/nginx/lvs-access.log").split()
+    assert log[:2] == ["10.50.0.100", "10.50.0.11:8080"], log  # the client's own address, the real port
+
+
+def test_the_nat_check_fails_without_the_policy_rule():
+    """Control: without the rule the replies go straight to the client, which drops them."""
+    rs = host("rs-dr")
+    try:
+        rs.run_test(f"ip rule del priority 1000 {NAT_RULE}")
+        assert get(NAT_VIP).rc != 0
+    finally:
+        rs.run(f"ip rule add priority 1000 {NAT_RULE}")
+    assert get(NAT_VIP).stdout == "rs-dr"
+
+
+def test_check_mode_on_the_converged_hosts_changes_nothing():
+    scenario = os.environ["MOLECULE_SCENARIO_DIRECTORY"]
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "ansible.cfg"),
+               ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    playbook = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
+    run = subprocess.run(
+        [playbook, "-i", os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"]), os.path.join(scenario, "converge.yml"),
+         "--check", "--diff"],
+        env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    recap = re.findall(r"^(rs-dr|rs-tun)\s+: ok=\d+\s+changed=(\d+)", run.stdout, re.MULTILINE)
+    assert sorted(recap) == [("rs-dr", "0"), ("rs-tun", "0")], run.stdout[-3000:]
+
+
+def reboot(names):
+    before = {name: host(name).check_output("cat /proc/sys/kernel/random/boot_id") for name in names}
+    for name in names:
+        host(name).run_test("systemd-run --on-active=1 systemctl reboot")
+    deadline = time.monotonic() + 240
+    waiting = set(names)
+    while waiting and time.monotonic() < deadline:
+        time.sleep(3)
+        for name in sorted(waiting):
+            try:
+                result = host(name).run("cat /proc/sys/kernel/random/boot_id")
+            except RuntimeError:  # ssh failed: still rebooting
+                continue
+            if result.rc == 0 and result.stdout.strip() != before[name]:
+                waiting.discard(name)
+    assert not waiting, f"{sorted(waiting)} did not come back within 240 s"
+    for name in names:
+        state = host(name).run("systemctl is-system-running --wait").stdout.strip()
+        assert state in ("running", "degraded"), (name, state)
+        assert host(name).check_output("systemctl is-active lvs-real-server.service") == "active"
+
+
+def test_after_a_reboot_everything_is_back_without_ansible():
+    reboot(["rs-dr", "rs-tun"])
+    check_state()
+    check_traffic()

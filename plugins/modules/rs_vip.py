@@ -1,0 +1,269 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, lvs.ipvs contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: rs_vip
+short_description: Put an LVS VIP on a real server for direct routing (DR) or tunnelling (TUN)
+version_added: 1.0.0
+description:
+  - Prepares a Linux Virtual Server real server to accept the traffic a director forwards to one VIP.
+  - "C(forwarding=dr): the VIP goes on a device that never answers ARP (C(lo), or a dummy device that the module
+    creates), and C(arp_ignore)/C(arp_announce) are set on C(all) and on the interface that faces the director, so
+    that only the director answers ARP for the VIP."
+  - "C(forwarding=tun): the kernel tunnel device that receives the director's packets (C(tunl0) for IPIP and GUE,
+    C(gre0) for GRE; C(ip6tnl0) and C(ip6gre0) for IPv6 VIPs) is created by loading its kernel module, brought up and
+    given the VIP. For GUE a fou receive port is added. Reverse path filtering is relaxed on the tunnel device, and on
+    C(all) when needed (see O(rp_filter)). ARP is made quiet for the VIP as for DR."
+  - The module changes the live kernel state only, through netlink (pyroute2) and C(/proc/sys). To keep the set-up
+    across reboots use the C(lvs.ipvs.real_server) role, which writes the boot-time files from the values this module
+    returns (RV(sysctls), RV(kernel_modules)).
+  - The module keeps a record of the VIPs it manages, and of the value every setting had before it changed it, in
+    C(/var/lib/lvs-ipvs/rs_vip.json). Several VIPs share the host-wide settings; O(state=absent) removes the VIP and
+    puts back the settings, devices and fou ports that no remaining VIP needs, to the values they had before. It never
+    touches what it did not change.
+  - The host-wide settings (O(arp_ignore), O(arp_announce), O(arp_interface), O(rp_filter)) are those of the latest
+    call with O(state=present); they apply to every VIP the module manages.
+author:
+  - lvs.ipvs contributors (!UNKNOWN)
+requirements:
+  - pyroute2 (0.7.2 or later; Debian package C(python3-pyroute2)) on the managed host.
+  - C(modprobe) (package C(kmod)) when a tunnel kernel module must be loaded.
+attributes:
+  check_mode:
+    support: full
+    description: Check mode plans through the same code as a real run and reports the same operations.
+  diff_mode:
+    support: full
+    description: The diff shows the VIP, the devices, the fou port and every sysctl involved, before and after.
+  platform:
+    support: full
+    platforms: linux
+    description: Linux; the host side of an LVS cluster.
+options:
+  vip:
+    description:
+      - The virtual IP address, IPv4 or IPv6, as a plain address or with the host prefix (V(/32) or V(/128)).
+    type: str
+    required: true
+  state:
+    description:
+      - V(present) puts the VIP in place; V(absent) removes it, and puts back what no other managed VIP needs.
+    type: str
+    choices: [present, absent]
+    default: present
+  forwarding:
+    description:
+      - The director's forwarding method for this real server. NAT and FULLNAT real servers need no VIP.
+    type: str
+    choices: [dr, tun]
+    default: dr
+  device:
+    description:
+      - For O(forwarding=dr), the device that holds the VIP. V(lo) (the default) or the name of a dummy device; the
+        module creates the dummy device if it does not exist, and deletes it again with the last VIP on it if it
+        created it.
+      - For O(forwarding=tun) the device follows from O(tunnel_type) and the VIP's family; leave it unset.
+    type: str
+  tunnel_type:
+    description:
+      - How the director encapsulates packets to this real server (the director's C(--tun-type)). Only with
+        O(forwarding=tun); the default there is V(ipip).
+    type: str
+    choices: [ipip, gue, gre]
+  tunnel_port:
+    description:
+      - The UDP port the director sends GUE packets to (the director's C(--tun-port)); required with
+        O(tunnel_type=gue), not allowed otherwise.
+    type: int
+  arp_ignore:
+    description:
+      - Value for C(net.ipv4.conf.all.arp_ignore) and for the interface facing the director. V(1) answers ARP only for
+        addresses of the interface the request came in on; V(2) also requires the sender to be on that subnet; V(8)
+        answers no ARP at all. Host-wide; applies to IPv4 VIPs (IPv6 neighbour discovery never answers for addresses
+        of another device).
+    type: int
+    choices: [1, 2, 8]
+    default: 1
+  arp_announce:
+    description:
+      - Value for C(net.ipv4.conf.all.arp_announce) and for the interface facing the director. V(2) makes ARP requests
+        use the outgoing interface's own address, never the VIP. Host-wide.
+    type: int
+    choices: [1, 2]
+    default: 2
+  arp_interface:
+    description:
+      - The interface that faces the director, which gets the ARP settings as well as C(all).
+      - Default is the interface of the IPv4 default route. When the director is reached through another interface,
+        set this (the C(lvs.ipvs.real_server) role passes the interface holding the real server's address).
+    type: str
+  rp_filter:
+    description:
+      - "Reverse path filtering for the tunnel device (IPv4 VIPs with O(forwarding=tun)): V(0) off, or V(2) loose.
+        Strict filtering (1) drops the decapsulated packets, whose client source address is routed through another
+        interface. The kernel uses the larger of C(net.ipv4.conf.all.rp_filter) and the device's value, so when
+        C(all) is higher the module lowers it to this value and raises every other interface and C(default) to the
+        old C(all) value, so that their filtering does not change."
+      - Only with O(forwarding=tun); the default there is V(0). Host-wide.
+    type: int
+    choices: [0, 2]
+notes:
+  - Runs as root (use C(become)).
+  - The IPv6 tunnel devices assume that the director reaches the real server over IPv6 (the same family outside and
+    inside the tunnel).
+  - A VIP that is already on another device, where the module did not put it, is an error rather than moved, since on
+    a real server it answers ARP and takes the director's traffic.
+  - The module loads C(ipip), C(ip_gre), C(ip6_tunnel), C(ip6_gre) or C(fou) with C(modprobe) when the tunnel needs it;
+    check mode does not load them.
+seealso:
+  - name: LVS-DR and the ARP problem
+    description: The Linux Virtual Server project's description of direct routing.
+    link: http://www.linuxvirtualserver.org/VS-DRouting.html
+  - name: ip-sysctl
+    description: The kernel's documentation of arp_ignore, arp_announce and rp_filter.
+    link: https://docs.kernel.org/networking/ip-sysctl.html
+"""
+
+EXAMPLES = r"""
+- name: DR real server, VIP on lo
+  lvs.ipvs.rs_vip:
+    vip: 192.0.2.10
+
+- name: DR real server, VIP on a dummy device, director reached through eth1
+  lvs.ipvs.rs_vip:
+    vip: 192.0.2.11/32
+    device: lvs0
+    arp_interface: eth1
+
+- name: TUN real server, IP-in-IP
+  lvs.ipvs.rs_vip:
+    vip: 192.0.2.20
+    forwarding: tun
+
+- name: TUN real server, GUE on UDP port 6080, loose reverse path filtering
+  lvs.ipvs.rs_vip:
+    vip: 192.0.2.21
+    forwarding: tun
+    tunnel_type: gue
+    tunnel_port: 6080
+    rp_filter: 2
+
+- name: IPv6 DR VIP
+  lvs.ipvs.rs_vip:
+    vip: 2001:db8::10
+
+- name: Remove a VIP (and what only it needed)
+  lvs.ipvs.rs_vip:
+    vip: 192.0.2.10
+    state: absent
+"""
+
+RETURN = r"""
+vip:
+  description: The VIP in canonical form.
+  returned: always
+  type: str
+  sample: 192.0.2.10/32
+forwarding:
+  description: The forwarding method.
+  returned: always
+  type: str
+  sample: dr
+device:
+  description: The device that holds (or held) the VIP.
+  returned: always
+  type: str
+  sample: lo
+state:
+  description: The requested state.
+  returned: always
+  type: str
+  sample: present
+operations:
+  description: The changes made (in check mode, the changes that would be made), in order.
+  returned: always
+  type: list
+  elements: str
+  sample:
+    - set net.ipv4.conf.all.arp_ignore = 1 (was 0)
+    - set net.ipv4.conf.all.arp_announce = 2 (was 0)
+    - add 192.0.2.10/32 to lo
+sysctls:
+  description:
+    - Every sysctl the module holds for all the VIPs it manages on the host, with its value; what a sysctl.d file
+      needs to restore the set-up at boot.
+  returned: always
+  type: dict
+  sample:
+    net.ipv4.conf.all.arp_ignore: 1
+    net.ipv4.conf.all.arp_announce: 2
+    net.ipv4.conf.eth0.arp_ignore: 1
+    net.ipv4.conf.eth0.arp_announce: 2
+kernel_modules:
+  description: The kernel modules the managed VIPs need; what a modules-load.d file needs.
+  returned: always
+  type: list
+  elements: str
+  sample: [fou, ipip]
+managed_vips:
+  description: Every VIP the module manages on the host after this call.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - vip: 192.0.2.10/32
+      forwarding: dr
+      device: lo
+    - vip: 192.0.2.21/32
+      forwarding: tun
+      device: tunl0
+      tunnel_type: gue
+      tunnel_port: 6080
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.lvs.ipvs.plugins.module_utils._common import LvsError
+from ansible_collections.lvs.ipvs.plugins.module_utils._rs_host import HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR, Host
+from ansible_collections.lvs.ipvs.plugins.module_utils._rs_vip import run_rs_vip
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            vip=dict(type='str', required=True),
+            state=dict(type='str', choices=['present', 'absent'], default='present'),
+            forwarding=dict(type='str', choices=['dr', 'tun'], default='dr'),
+            device=dict(type='str'),
+            tunnel_type=dict(type='str', choices=['ipip', 'gue', 'gre']),
+            tunnel_port=dict(type='int'),
+            arp_ignore=dict(type='int', choices=[1, 2, 8], default=1),
+            arp_announce=dict(type='int', choices=[1, 2], default=2),
+            arp_interface=dict(type='str'),
+            rp_filter=dict(type='int', choices=[0, 2]),
+        ),
+        required_if=[('tunnel_type', 'gue', ['tunnel_port'])],
+        supports_check_mode=True,
+    )
+    if not HAS_PYROUTE2:
+        module.fail_json(msg=missing_required_lib('pyroute2'), exception=PYROUTE2_IMPORT_ERROR)
+    try:
+        result = run_rs_vip(module.params, Host(run_command=module.run_command, get_bin_path=module.get_bin_path), module.check_mode)
+    except LvsError as exc:
+        module.fail_json(msg=str(exc))
+    diff = result.pop('diff')
+    if module._diff:
+        result['diff'] = diff
+    for warning in result.pop('warnings'):
+        module.warn(warning)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,150 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, lvs.ipvs contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The rs_vip module as a whole, over a fake kernel behind mocked pyroute2 classes."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import socket
+
+import pytest
+
+from ansible_collections.lvs.ipvs.plugins.modules import rs_vip
+from ansible_collections.lvs.ipvs.tests.unit.plugins.modules.rs_fake_kernel import FakeKernel, install_fake_kernel
+from ansible_collections.lvs.ipvs.tests.unit.plugins.modules.rs_fake_kernel import run as run_module
+
+
+@pytest.fixture(name='kernel')
+def kernel_fixture(tmp_path, monkeypatch):
+    return install_fake_kernel(tmp_path, monkeypatch)
+
+
+def run(**kwargs):
+    return run_module(rs_vip, **kwargs)
+
+
+def record(kernel):
+    path = kernel.path('var/lib/lvs-ipvs/rs_vip.json')
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding='utf-8') as handle:
+        return json.load(handle)
+
+
+def test_dr_present_changes_the_kernel_then_is_idempotent(kernel):
+    result = run(vip='192.0.2.10', diff=True)
+    assert result['changed'] is True
+    assert result['operations'] == [
+        'set net.ipv4.conf.all.arp_announce = 2 (was 0)',
+        'set net.ipv4.conf.all.arp_ignore = 1 (was 0)',
+        'set net.ipv4.conf.eth0.arp_announce = 2 (was 0)',
+        'set net.ipv4.conf.eth0.arp_ignore = 1 (was 0)',
+        'add 192.0.2.10/32 to lo',
+    ]
+    assert ('lo', '192.0.2.10', 32) in kernel.addresses
+    assert kernel.sysctl('all', 'arp_ignore') == 1 and kernel.sysctl('eth0', 'arp_announce') == 2
+    assert result['diff']['before']['192.0.2.10/32 on lo'] == 'absent'
+    assert result['diff']['after']['192.0.2.10/32 on lo'] == 'present'
+    assert result['sysctls']['net.ipv4.conf.eth0.arp_ignore'] == 1
+    assert list(record(kernel)['vips']) == ['192.0.2.10/32']
+    calls = len(kernel.calls)
+    again = run(vip='192.0.2.10/32', diff=True)
+    assert again['changed'] is False and again['operations'] == []
+    assert len(kernel.calls) == calls
+    assert again['diff']['before'] == again['diff']['after']
+
+
+def test_diff_is_returned_only_in_diff_mode(kernel):
+    assert 'diff' not in run(vip='192.0.2.10')
+
+
+def test_check_mode_predicts_and_touches_nothing(kernel):
+    before = kernel.snapshot()
+    result = run(check=True, vip='192.0.2.20', forwarding='tun', tunnel_type='gue', tunnel_port=6080)
+    assert result['changed'] is True
+    assert result['operations'][:2] == ['load kernel module ipip (creates tunl0)', 'load kernel module fou (GUE receive ports)']
+    assert kernel.snapshot() == before
+    assert kernel.calls == []
+    assert record(kernel) is None
+    assert not os.path.exists(kernel.path('var/lib/lvs-ipvs'))  # not even the lock file
+    real = run(vip='192.0.2.20', forwarding='tun', tunnel_type='gue', tunnel_port=6080)
+    assert real['operations'] == result['operations']
+
+
+def test_tun_gue_loads_modules_adds_port_and_relaxes_rp_filter(kernel):
+    kernel.set_sysctl('all', 'rp_filter', 1)
+    result = run(vip='192.0.2.20', forwarding='tun', tunnel_type='gue', tunnel_port=6080)
+    assert result['changed'] is True
+    assert ('modprobe', 'ipip') in kernel.calls and ('modprobe', 'fou') in kernel.calls
+    assert kernel.fou == {(socket.AF_INET, 6080): 2}
+    assert ('tunl0', '192.0.2.20', 32) in kernel.addresses
+    assert kernel.links['tunl0']['flags'] & 1
+    assert kernel.sysctl('tunl0', 'rp_filter') == 0
+    assert kernel.sysctl('all', 'rp_filter') == 0
+    assert kernel.sysctl('eth0', 'rp_filter') == 1  # raised so that eth0 filters as before
+    assert result['kernel_modules'] == ['fou', 'ipip']
+    assert result['managed_vips'] == [{'vip': '192.0.2.20/32', 'forwarding': 'tun', 'device': 'tunl0',
+                                       'tunnel_type': 'gue', 'tunnel_port': 6080}]
+    assert run(vip='192.0.2.20', forwarding='tun', tunnel_type='gue', tunnel_port=6080)['changed'] is False
+    assert run(check=True, vip='192.0.2.20', forwarding='tun', tunnel_type='gue', tunnel_port=6080)['changed'] is False
+
+
+def test_absent_puts_the_host_back_as_it_was(kernel):
+    kernel.set_sysctl('all', 'rp_filter', 1)
+    original = kernel.snapshot()
+    run(vip='192.0.2.10', device='lvs0')
+    run(vip='192.0.2.20', forwarding='tun', tunnel_type='gue', tunnel_port=6080)
+    run(vip='2001:db8::10')
+    assert 'lvs0' in kernel.links
+    for vip in ('192.0.2.10', '192.0.2.20', '2001:db8::10'):
+        assert run(vip=vip, state='absent')['changed'] is True
+    after = kernel.snapshot()
+    # tunl0 stays (a kernel module is not unloaded), down and without address; all else is as before
+    assert after['links'].pop('tunl0') == ('ipip', False)
+    after['sysctls'] = {k: v for k, v in after['sysctls'].items() if not k.startswith('tunl0/')}
+    assert after == original
+    assert record(kernel)['vips'] == {} and record(kernel)['saved'] == {}
+
+
+def test_bad_input_fails_before_any_change(kernel):
+    result = run(vip='192.0.2.0/24')
+    assert result['failed'] and 'only /32' in result['msg']
+    result = run(vip='192.0.2.10', tunnel_type='ipip')
+    assert result['failed'] and 'forwarding=tun only' in result['msg']
+    assert kernel.calls == [] and record(kernel) is None
+
+
+def test_gue_without_port_is_refused_by_the_argument_spec(kernel):
+    result = run(vip='192.0.2.10', forwarding='tun', tunnel_type='gue')
+    assert result['failed'] and 'tunnel_port' in result['msg']
+
+
+def test_vip_on_an_arp_interface_is_refused(kernel):
+    kernel.addresses.append(('eth0', '192.0.2.10', 32))
+    result = run(vip='192.0.2.10')
+    assert result['failed'] and 'already on eth0' in result['msg']
+    assert kernel.calls == []
+
+
+def test_permission_error_says_to_become_root(kernel):
+    kernel.fail_with = errno.EPERM
+    result = run(vip='192.0.2.10', device='lvs0')
+    assert result['failed']
+    assert result['msg'] == ('Could not create dummy device lvs0: Operation not permitted '
+                             '(the module must run as root: use become).')
+
+
+def test_missing_tunnel_device_after_modprobe_is_explained(kernel, monkeypatch):
+    monkeypatch.setattr(FakeKernel, 'MODULE_DEVICES', {})
+    result = run(vip='192.0.2.20', forwarding='tun')
+    assert result['failed'] and 'fb_tunnels_only_for_init_net' in result['msg']
+
+
+def test_missing_pyroute2_is_reported(kernel, monkeypatch):
+    monkeypatch.setattr(rs_vip, 'HAS_PYROUTE2', False)
+    result = run(vip='192.0.2.10')
+    assert result['failed'] and 'pyroute2' in result['msg']
