@@ -16,8 +16,8 @@ PYROUTE2_OLD := 0.7.2
 PYROUTE2_OLD_DIR := $(VENV)/pyroute2-$(PYROUTE2_OLD)
 LAB := $(BIN)/python molecule/lab/lab.py
 # Molecule scenarios that `make test` runs, JOBS at a time, each in a lab of its own.
-SCENARIOS ?= smoke dr nat tun fullnat
-JOBS ?= 3
+SCENARIOS ?= smoke ipvs_modules real_server dr nat tun fullnat fullnat_iptables
+JOBS ?= 4
 
 .PHONY: help
 help: ## list the targets
