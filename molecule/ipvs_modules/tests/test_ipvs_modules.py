@@ -6,10 +6,11 @@
 import json
 import os
 
-import testinfra.utils.ansible_runner
+import testinfra
 
-RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"]))
-DIRECTOR = RUNNER.get_host("director")
+INVENTORY = os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"])
+# The ansible backend, so that the collection's modules can be run on the director too.
+DIRECTOR = testinfra.get_host("ansible://director?ansible_inventory=" + INVENTORY)
 
 FINAL_RULES = sorted([
     "-A -u 192.0.2.20:5060 -s wlc",
