@@ -24,8 +24,8 @@ python3 molecule/lab/lab.py ssh "$scenario" director "ipvsadm -Ln --stats"
 cat <<EOT
 
 The lab is still running. To look around:
-  molecule login -s $scenario -h director      (or -h rs1, -h rs2, -h client)
-  python3 molecule/lab/lab.py status
+  .venv/bin/molecule login -s $scenario -h director      (or -h rs1, -h rs2, -h client)
+  .venv/bin/python molecule/lab/lab.py status
 To tear it down and leave nothing behind:
-  molecule destroy -s $scenario
+  .venv/bin/molecule destroy -s $scenario
 EOT
