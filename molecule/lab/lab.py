@@ -6,7 +6,7 @@
 Commands (run as root):
   lab.py build                       build (or reuse) the UML kernel and the base image
   lab.py up NAME TOPOLOGY.yml        start a lab, wait for ssh, write state and inventory
-  lab.py down NAME                   stop a lab and remove everything it left
+  lab.py down NAME... [--stale]      stop labs and remove everything they left
   lab.py status [NAME]               show labs and their VMs
   lab.py ssh NAME VM [COMMAND...]    ssh into a VM of a lab
   lab.py inventory NAME              print the Ansible inventory of a lab
@@ -818,6 +818,27 @@ def wait_for_ssh(state: dict, vms: list[VM], timeout: float) -> None:
         time.sleep(0.5)
 
 
+def start_lab(state: dict, vms: list[dict], kernel: Kernel, image: str) -> list[VM]:
+    """Make the lab's ssh key, start its switches and its VMs; return the VMs."""
+    rdir = state["dir"]
+    run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"lvslab-{state['name']}", "-f", state["key"]],
+        stdout=subprocess.DEVNULL)
+    with open(state["key"] + ".pub") as fh:
+        pubkey = fh.read().split()[1]
+    for segment in state["segments"]:
+        sock = os.path.join(rdir, f"sw-{segment}")
+        run(["vde_switch", "-d", "-s", sock, "-m", "0600", "--dirmode", "0700",
+             "-p", os.path.join(rdir, f"sw-{segment}.pid")])
+        if not os.path.exists(os.path.join(sock, "ctl")):
+            raise LabError(f"vde_switch for segment {segment} did not create {sock}/ctl")
+    machines = [VM(state, entry, vm_command(kernel, image, rdir, state["name"], vm, entry["port"], pubkey))
+                for vm, entry in zip(vms, state["vms"])]
+    for machine in machines:
+        machine.start()
+    write_state(state)
+    return machines
+
+
 def cmd_up(args: argparse.Namespace) -> None:
     start = time.monotonic()
     name = args.name
@@ -827,6 +848,8 @@ def cmd_up(args: argparse.Namespace) -> None:
     image = build_image(kernel) if not args.no_build else image_path(kernel)
     if not os.path.exists(image):
         raise LabError("the lab image is not built yet: run `python3 molecule/lab/lab.py build`")
+    # Under the lock until the VMs run and their PIDs are in state.json: another lab's `up` does not
+    # take these ports, and `down --stale` does not take this lab for a dead one.
     with locked(os.path.join(cache_dir(), "ports.lock")):
         # A lab of the same name, running or left by a killed run, goes first.
         if os.path.exists(rdir) or lab_processes(name):
@@ -843,21 +866,13 @@ def cmd_up(args: argparse.Namespace) -> None:
             "vms": [{"name": vm["name"], "port": port} for vm, port in zip(vms, ports)],
         }
         write_state(state)
+        try:
+            machines = start_lab(state, vms, kernel, image)
+        except BaseException:
+            if not args.keep:
+                down(name)
+            raise
     try:
-        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"lvslab-{name}", "-f", state["key"]],
-            stdout=subprocess.DEVNULL)
-        pubkey = open(state["key"] + ".pub").read().split()[1]
-        for segment in state["segments"]:
-            sock = os.path.join(rdir, f"sw-{segment}")
-            run(["vde_switch", "-d", "-s", sock, "-m", "0600", "--dirmode", "0700",
-                 "-p", os.path.join(rdir, f"sw-{segment}.pid")])
-            if not os.path.exists(os.path.join(sock, "ctl")):
-                raise LabError(f"vde_switch for segment {segment} did not create {sock}/ctl")
-        machines = [VM(state, entry, vm_command(kernel, image, rdir, name, vm, entry["port"], pubkey))
-                    for vm, entry in zip(vms, state["vms"])]
-        for machine in machines:
-            machine.start()
-        write_state(state)
         wait_for_ssh(state, machines, args.timeout)
         inventory = make_inventory(state, vms)
         write_file(os.path.join(rdir, "inventory.yml"), inventory)
@@ -997,12 +1012,25 @@ def down(name: str) -> None:
         log(f"lab {name}: stopped {killed} processes")
 
 
+def lab_vm_running(name: str) -> bool:
+    """True while some VM of lab NAME still runs."""
+    try:
+        pids = {vm.get("pid") for vm in read_state(name)["vms"]}
+    except (LabError, KeyError):
+        pids = set()
+    return bool(pids & set(lab_processes(name)))
+
+
 def cmd_down(args: argparse.Namespace) -> None:
     names = args.names
-    if args.all:
-        names = sorted(os.listdir(runs_dir())) if os.path.isdir(runs_dir()) else []
+    if args.stale:
+        # Only labs none of whose VMs runs any more: never someone else's live lab.
+        existing = sorted(os.listdir(runs_dir())) if os.path.isdir(runs_dir()) else []
+        names = names + [n for n in existing if LAB_NAME_RE.fullmatch(n) and not lab_vm_running(n)]
     if not names:
-        raise LabError("name a lab (or use --all)")
+        if args.stale:
+            return
+        raise LabError("name a lab (or use --stale)")
     with locked(os.path.join(cache_dir(), "ports.lock")):
         for name in names:
             down(name)
@@ -1103,7 +1131,8 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_up)
     p = sub.add_parser("down", help="stop labs and remove everything they left")
     p.add_argument("names", nargs="*")
-    p.add_argument("--all", action="store_true", help="every lab in the run directory")
+    p.add_argument("--stale", action="store_true",
+                   help="also every lab whose VMs have all stopped (left by a killed run)")
     p.set_defaults(func=cmd_down)
     p = sub.add_parser("status", help="show labs and their VMs")
     p.add_argument("names", nargs="*")
