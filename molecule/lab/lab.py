@@ -932,17 +932,17 @@ def read_state(name: str) -> dict:
 def host_vars(state: dict, vm: dict, port: int) -> dict:
     interfaces = []
     for iface in vm["interfaces"]:
-        first = iface["addresses"][0] if iface["addresses"] else None
+        head = iface["addresses"][0] if iface["addresses"] else None
         interfaces.append({
             "device": iface["device"],
             "segment": iface["segment"],
             "mac": iface["mac"],
             "addresses": [str(a) for a in iface["addresses"]],
-            "address": str(first.ip) if first else None,
-            "prefix": first.network.prefixlen if first else None,
-            "network": str(first.network) if first else None,
+            "address": str(head.ip) if head else None,
+            "prefix": head.network.prefixlen if head else None,
+            "network": str(head.network) if head else None,
         })
-    first_v4 = next((i for i in interfaces if i["address"]), None)
+    first = next((i for i in interfaces if i["address"]), None)
     hv = {
         "ansible_host": "127.0.0.1",
         "ansible_port": port,
@@ -955,7 +955,7 @@ def host_vars(state: dict, vm: dict, port: int) -> dict:
         "lab_management_address": MGMT_ADDRESS,
         "lab_interfaces": interfaces,
         "lab_segments": {i["segment"]: i for i in interfaces},
-        "lvs_address": first_v4["address"] if first_v4 else None,
+        "lvs_address": first["address"] if first else None,
     }
     hv.update(vm["hostvars"])
     return hv
@@ -971,8 +971,15 @@ def make_inventory(state: dict, vms: list[dict]) -> str:
         for group in vm["groups"]:
             groups.setdefault(group, {"hosts": {}})["hosts"][vm["name"]] = None
     inv = {"all": {"hosts": hosts, "children": {"lab": {"hosts": {n: None for n in hosts}}, **groups}}}
+
+    class NoAliases(yaml.SafeDumper):
+        """lab_segments holds the same dicts as lab_interfaces: write both out in full, no &anchors."""
+
+        def ignore_aliases(self, data):
+            return True
+
     header = f"# Written by molecule/lab/lab.py for lab {state['name']}; removed by `lab.py down {state['name']}`.\n"
-    return header + yaml.safe_dump(inv, default_flow_style=False, sort_keys=False)
+    return header + yaml.dump(inv, Dumper=NoAliases, default_flow_style=False, sort_keys=False)
 
 
 def make_instance_config(state: dict) -> str:
