@@ -805,8 +805,10 @@ def wait_for_ssh(state: dict, vms: list[VM], timeout: float) -> None:
                     del pending[name]
                     continue
             if vm.stalled() and vm.restarts < BOOT_RETRIES:
-                vm.restart()
-                write_state(state)
+                # Under the lock: `down --stale` must not see the lab between the kill and the new PID.
+                with locked(os.path.join(cache_dir(), "ports.lock")):
+                    vm.restart()
+                    write_state(state)
         if not pending:
             return
         if time.monotonic() > deadline:
@@ -1029,16 +1031,16 @@ def lab_vm_running(name: str) -> bool:
 
 
 def cmd_down(args: argparse.Namespace) -> None:
-    names = args.names
-    if args.stale:
-        # Only labs none of whose VMs runs any more: never someone else's live lab.
-        existing = sorted(os.listdir(runs_dir())) if os.path.isdir(runs_dir()) else []
-        names = names + [n for n in existing if LAB_NAME_RE.fullmatch(n) and not lab_vm_running(n)]
-    if not names:
-        if args.stale:
-            return
+    if not args.names and not args.stale:
         raise LabError("name a lab (or use --stale)")
     with locked(os.path.join(cache_dir(), "ports.lock")):
+        names = list(args.names)
+        if args.stale:
+            # Only labs none of whose VMs runs any more: never someone else's live lab. Decided under
+            # the lock, which `up` holds from making a run directory until its VMs' PIDs are in
+            # state.json, so a lab being started is never taken for a dead one.
+            existing = sorted(os.listdir(runs_dir())) if os.path.isdir(runs_dir()) else []
+            names += [n for n in existing if n not in names and LAB_NAME_RE.fullmatch(n) and not lab_vm_running(n)]
         for name in names:
             down(name)
 
