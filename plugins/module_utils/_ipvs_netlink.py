@@ -37,8 +37,10 @@ import struct
 import time
 
 from ansible_collections.lvs.ipvs.plugins.module_utils._common import LvsError
+from ansible_collections.lvs.ipvs.plugins.module_utils._pyroute2 import preload
 
 try:
+    preload('pyroute2.netlink', 'pyroute2.netlink.exceptions', 'pyroute2.netlink.generic')
     from pyroute2.netlink import genlmsg, nla
     from pyroute2.netlink.exceptions import NetlinkError
     from pyroute2.netlink.generic import GenericNetlinkSocket

@@ -26,6 +26,7 @@ import tempfile
 import traceback
 
 from ansible_collections.lvs.ipvs.plugins.module_utils._common import LvsError
+from ansible_collections.lvs.ipvs.plugins.module_utils._pyroute2 import preload
 from ansible_collections.lvs.ipvs.plugins.module_utils._rs_nat import NatLive, Route, Rule
 from ansible_collections.lvs.ipvs.plugins.module_utils._rs_vip import (
     DEVICE_MODULES,
@@ -36,7 +37,8 @@ from ansible_collections.lvs.ipvs.plugins.module_utils._rs_vip import (
 )
 
 try:
-    from pyroute2 import IPRoute
+    preload('pyroute2.iproute', 'pyroute2.netlink', 'pyroute2.netlink.exceptions', 'pyroute2.netlink.generic')
+    from pyroute2.iproute import IPRoute
     from pyroute2.netlink import NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, genlmsg
     from pyroute2.netlink.exceptions import NetlinkError
     from pyroute2.netlink.generic import GenericNetlinkSocket
