@@ -65,6 +65,7 @@ from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_plan import (
     Operation,
     describe_operation,
     format_operation,
+    format_operations,
     inverse,
     plan,
     simulate,
@@ -182,6 +183,10 @@ def ipvs_info_spec():
 
 # Tests replace this to run the modules against a simulated kernel.
 open_socket = netlink.IpvsSocket.open
+
+# A table with more services and real servers than this is not echoed back in
+# the result's ``invocation`` (see _short_invocation).
+INVOCATION_ECHO_LIMIT = 200
 
 # Up to this many touched services are read back whole after a run.
 FULL_READ_BACK = 16
@@ -478,7 +483,7 @@ def explain_errno(operation, code):
 def _finish(module, session, operations, before, after, extra=None):
     result = dict(
         changed=bool(operations),
-        operations=[format_operation(operation) for operation in operations],
+        operations=format_operations(operations),
         netlink_requests=session.requests,
     )
     if module._diff:
@@ -561,11 +566,28 @@ def table_flow(module, session):
         if key in wanted or (purge and (in_scope is None or in_scope(service))):
             session.read_real_servers(service, sort=False)
     operations = plan(current, desired, purge_services=purge, in_purge_scope=in_scope, exact_real_servers=purge)
+    # The diff's views are built only for --diff: a copy of every touched
+    # service is a noticeable cost when a run builds thousands.
     before_keys = touched_keys(operations)
-    before = dict(services=table_view(current, before_keys))
+    before = dict(services=table_view(current, before_keys)) if module._diff else None
     after_table = _execute(session, operations, current)
-    after = dict(services=table_view(after_table, before_keys))
-    return _finish(module, session, operations, before, after)
+    after = dict(services=table_view(after_table, before_keys)) if module._diff else None
+    return _finish(module, session, operations, before, after, _short_invocation(params, desired))
+
+
+def _short_invocation(params, desired):
+    """The ``invocation`` of a large table without its services.
+
+    Ansible echoes a module's arguments back in its result (shown at -vvv)
+    and first walks the whole result for values to hide: for a table of
+    thousands of real servers that is megabytes sent back over ssh and about
+    a second of work, for a copy of what the playbook holds already."""
+    real_servers = sum(len(service['real_servers']) for service in desired)
+    if len(desired) + real_servers <= INVOCATION_ECHO_LIMIT:
+        return None
+    args = dict(params, services='%d services with %d real servers (not echoed back: more than %d entries)'
+                % (len(desired), real_servers, INVOCATION_ECHO_LIMIT))
+    return dict(invocation=dict(module_args=args))
 
 
 # -- ipvs_service -------------------------------------------------------------

@@ -34,6 +34,10 @@ attributes:
     support: full
     platforms: linux
     description: Linux kernels with IPVS.
+notes:
+  - Ansible echoes a module's arguments back in its result (C(invocation), shown with C(-vvv)). When O(services) holds
+    more than 200 services and real servers together, it is echoed as a one-line count instead of in full, so that a
+    large table is not sent back over the connection.
 options:
   services:
     description:

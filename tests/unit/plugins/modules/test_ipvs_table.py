@@ -277,3 +277,15 @@ def test_large_run_reads_back_only_what_a_kernel_may_drop(monkeypatch):
     # to read back the tunnel service's: its tunnel options are what an old kernel drops
     assert [cmd for cmd, _flags in env.kernel.received[received:] if cmd == 8] == [8] * 21
     assert result['failed'] and "tunnel_type is 'ipip' in the kernel, not 'gue' as sent" in result['msg']
+
+
+def test_a_large_table_is_not_echoed_back(env):
+    # 70 services x 2 real servers = 210 entries, above the echo limit of 200.
+    result = env.run(ipvs_table.main, {'services': _many(70), 'purge': True})
+    assert result['changed'] and result['netlink_requests'] == 210
+    args = result['invocation']['module_args']
+    assert args['services'] == '70 services with 140 real servers (not echoed back: more than 200 entries)'
+    assert args['purge'] is True
+    # A small table leaves the echo to Ansible's exit_json (which the harness replaces).
+    small = env.run(ipvs_table.main, {'services': _many(3)})
+    assert 'invocation' not in small
