@@ -96,7 +96,43 @@ def run_module(python, args):
     return elapsed, result
 
 
+def inner(path):
+    """In this process: Ansible's handling of the arguments, then the module's
+    own work (ipvs_table's flow: read the table, validate, plan, apply), each
+    timed apart; prints them as JSON.  Run as a child with the module's
+    arguments file, like the module itself."""
+    start = time.perf_counter()
+    from ansible.module_utils.basic import AnsibleModule
+    from ansible_collections.lvs.ipvs.plugins.module_utils import _ipvs_runner as runner
+    imported = time.perf_counter()
+    sys.argv = [sys.argv[0], path]
+    module = AnsibleModule(**runner.ipvs_table_spec())
+    validated = time.perf_counter()
+    session = runner.Session(module)
+    try:
+        result = runner.table_flow(module, session)
+    finally:
+        session.close()
+    done = time.perf_counter()
+    print(json.dumps(dict(imports=imported - start, arguments=validated - imported, work=done - validated,
+                          changed=result['changed'], requests=result['netlink_requests'])))
+
+
+def run_inner(python, args):
+    with tempfile.NamedTemporaryFile('w', suffix='.json', delete=False) as handle:
+        json.dump(args, handle)
+        path = handle.name
+    try:
+        _elapsed, out = timed([python, os.path.abspath(__file__), '--inner', path])
+    finally:
+        os.unlink(path)
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == '--inner':
+        inner(sys.argv[2])
+        return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--services', type=int, default=1000)
     parser.add_argument('--real-servers', type=int, default=10)
@@ -114,6 +150,7 @@ def main():
     subprocess.run(['modprobe', 'ip_vs_wrr'], check=True)
 
     restore, build, noop, weight = [], [], [], []
+    empty, imports, arguments, work = [], [], [], []
     requests = set()
     for _round in range(options.repeat):
         clear()
@@ -129,6 +166,14 @@ def main():
         noop.append(elapsed)
         if result['changed'] or result['netlink_requests'] != 0:
             sys.exit('ipvs_table changed something on a second run: %s' % result['operations'][:5])
+        parts = run_inner(options.python, full)
+        if parts['changed'] or parts['requests'] != 0:
+            sys.exit('ipvs_table changed something on a run in-process')
+        imports.append(parts['imports'])
+        arguments.append(parts['arguments'])
+        work.append(parts['work'])
+        elapsed, result = run_module(options.python, {'ANSIBLE_MODULE_ARGS': {'services': []}})
+        empty.append(elapsed)
         elapsed, result = run_module(options.python, one_weight)
         weight.append(elapsed)
         requests.add(result['netlink_requests'])
@@ -140,6 +185,8 @@ def main():
     build_time = statistics.median(build)
     noop_time = statistics.median(noop)
     weight_time = statistics.median(weight)
+    empty_time, imports_time = statistics.median(empty), statistics.median(imports)
+    arguments_time, work_time = statistics.median(arguments), statistics.median(work)
     print('IPVS table of %d services x %d real servers (%d objects), kernel %s, median of %d runs'
           % (options.services, options.real_servers, objects, os.uname().release, options.repeat))
     print('%-46s %8s %10s' % ('', 'seconds', 'ratio'))
@@ -148,9 +195,15 @@ def main():
     print('%-46s %8.2f %10.2f' % ('ipvs_table, nothing to change (vs ipvsadm -R)', noop_time, noop_time / ipvsadm_time))
     print('%-46s %8s %10.2f' % ('ipvs_table, nothing to change (vs its build)', '', noop_time / build_time))
     print('%-46s %8.2f %10s' % ('ipvs_table, one weight changed', weight_time, ''))
+    print('nothing to change, piece by piece (in one process, after the interpreter started):')
+    print('%-46s %8.2f %10.2f' % ('  importing Ansible basic, the module_utils', imports_time, imports_time / ipvsadm_time))
+    print('%-46s %8.2f %10.2f' % ('  Ansible checking the %d arguments' % objects, arguments_time,
+                                  arguments_time / ipvsadm_time))
+    print('%-46s %8.2f %10.2f' % ('  the module\'s work: read, validate, plan', work_time, work_time / ipvsadm_time))
+    print('%-46s %8.2f %10.2f' % ('ipvs_table with no services (fixed cost)', empty_time, empty_time / ipvsadm_time))
     print('netlink change requests for one weight: %s' % ', '.join(str(count) for count in sorted(requests)))
-    print('all runs: ipvsadm -R %s; build %s; no change %s; one weight %s' % tuple(
-        ' '.join('%.2f' % value for value in values) for values in (restore, build, noop, weight)))
+    print('all runs: ipvsadm -R %s; build %s; no change %s (its work %s); one weight %s' % tuple(
+        ' '.join('%.2f' % value for value in values) for values in (restore, build, noop, work, weight)))
 
 
 if __name__ == '__main__':
