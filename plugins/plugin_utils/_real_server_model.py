@@ -15,19 +15,11 @@ from __future__ import annotations
 
 import ipaddress
 
-FORWARDING_METHODS = ('nat', 'dr', 'tun', 'fullnat')
+from ansible_collections.lvs.ipvs.plugins.plugin_utils._cluster_model import FORWARDING_METHODS
+from ansible_collections.lvs.ipvs.plugins.plugin_utils._cluster_model import service_label as _label
+
 TUNNEL_TYPES = ('ipip', 'gue', 'gre')
 PROTOCOLS = ('tcp', 'udp', 'sctp')
-
-
-def _label(service, index):
-    if service.get('name'):
-        return str(service['name'])
-    if service.get('fwmark') is not None:
-        return 'fwmark %s' % service['fwmark']
-    if service.get('vip') is not None:
-        return '%s %s:%s' % (service.get('protocol', 'tcp'), service['vip'], service.get('port'))
-    return 'lvs_virtual_services[%d]' % index
 
 
 def _canonical(address):
