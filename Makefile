@@ -17,9 +17,8 @@ PYROUTE2_OLD_DIR := $(VENV)/pyroute2-$(PYROUTE2_OLD)
 LAB := $(BIN)/python molecule/lab/lab.py
 # Molecule scenarios that `make test` runs, JOBS at a time, each in a lab of its own.
 # ipvs_modules (every module option, four passes each) takes over half an hour on two cores;
-# run it with `make molecule SCENARIOS=ipvs_modules`. smoke is left out while a VM of its
-# reboot test sometimes does not come back (under investigation): `make molecule SCENARIOS=smoke`.
-SCENARIOS ?= real_server dr nat tun fullnat fullnat_iptables
+# run it with `make molecule SCENARIOS=ipvs_modules`.
+SCENARIOS ?= smoke real_server dr nat tun fullnat fullnat_iptables
 JOBS ?= 4
 
 .PHONY: help
