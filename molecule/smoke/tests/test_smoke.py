@@ -181,6 +181,16 @@ def test_ipvs_nat_service_across_the_lab():
         director.run(f"ip addr del {vip}/24 dev eth1")
 
 
+def _console_tail(name, lines=40):
+    """The end of a VM's console log (in the lab's run directory, next to its ssh key)."""
+    path = os.path.join(os.path.dirname(hostvars(name)["ansible_private_key_file"]), f"{name}.console.log")
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return "".join(fh.readlines()[-lines:])
+    except OSError as exc:
+        return f"(no console log: {exc})"
+
+
 def test_reboot_keeps_what_was_written_to_disk():
     host = vm("rs2")
     token = uuid.uuid4().hex
@@ -190,16 +200,24 @@ def test_reboot_keeps_what_was_written_to_disk():
     # Generous: a reboot is a shutdown plus a boot, and other labs may share the CPUs.
     deadline = time.monotonic() + 300
     after = before
+    went_down = False
+    last = "no attempt"
     while time.monotonic() < deadline:
         time.sleep(3)
         try:
             result = host.run("cat /proc/sys/kernel/random/boot_id")
-        except RuntimeError:  # ssh failed: still rebooting
+        except RuntimeError as exc:  # ssh failed: still rebooting
+            went_down, last = True, str(exc)
             continue
-        if result.rc == 0 and result.stdout.strip() != before:
+        last = f"rc={result.rc} stdout={result.stdout.strip()!r} stderr={result.stderr.strip()!r}"
+        if result.rc != 0:
+            went_down = True
+        elif result.stdout.strip() != before:
             after = result.stdout.strip()
             break
-    assert after != before, "rs2 did not come back from the reboot within 300 s"
+    # On failure, say whether the VM ever went down and show how its console log ends.
+    assert after != before, (f"rs2 did not come back from the reboot within 300 s (ssh failed at some point: "
+                             f"{went_down}; last attempt: {last}); the end of its console log:\n{_console_tail('rs2')}")
     assert check(host, "cat /root/lab-token") == token
     # modules-load.d written by converge loaded IPVS at boot, without a modprobe.
     assert "ip_vs_rr" in check(host, "cat /proc/modules").split()
