@@ -6,8 +6,10 @@
     python tools/run_scenarios.py [--jobs N] [--logs DIR] SCENARIO...
 
 Each scenario runs ``molecule test -s SCENARIO`` with its output in DIR/SCENARIO.log; each has
-a lab of its own (own run directory, switches and ports), so they do not collide. A failed
-scenario's log tail is printed. The last line reads "N passed, N failed".
+a lab of its own (own run directory, switches and ports), so they do not collide. The VMs'
+console logs are kept in DIR/consoles/LAB/ (LVS_LAB_LOG_DIR, unless already set), so a VM that
+hung or did not come back can be looked at after its lab is gone. A failed scenario's log tail
+is printed. The last line reads "N passed, N failed".
 """
 
 from __future__ import annotations
@@ -61,10 +63,12 @@ def main() -> int:
     parser.add_argument('scenarios', nargs='+')
     args = parser.parse_args()
     os.makedirs(args.logs, exist_ok=True)
+    os.environ.setdefault('LVS_LAB_LOG_DIR', os.path.abspath(os.path.join(args.logs, 'consoles')))
     signal.signal(signal.SIGTERM, stop_all)
     signal.signal(signal.SIGINT, stop_all)
 
-    print(f'molecule: {len(args.scenarios)} scenarios, {args.jobs} at a time, logs in {args.logs}/', flush=True)
+    print(f'molecule: {len(args.scenarios)} scenarios, {args.jobs} at a time, logs in {args.logs}/, '
+          f'VM consoles in {os.environ["LVS_LAB_LOG_DIR"]}/', flush=True)
     with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
         results = list(pool.map(lambda scenario: run(scenario, args.logs), args.scenarios))
 
