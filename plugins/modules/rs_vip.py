@@ -227,10 +227,9 @@ managed_vips:
       tunnel_port: 6080
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.lvs.ipvs.plugins.module_utils._common import LvsError
-from ansible_collections.lvs.ipvs.plugins.module_utils._rs_host import HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR, Host
+from ansible_collections.lvs.ipvs.plugins.module_utils._rs_host import Host, run_module
 from ansible_collections.lvs.ipvs.plugins.module_utils._rs_vip import run_rs_vip
 
 
@@ -251,18 +250,7 @@ def main():
         required_if=[('tunnel_type', 'gue', ['tunnel_port'])],
         supports_check_mode=True,
     )
-    if not HAS_PYROUTE2:
-        module.fail_json(msg=missing_required_lib('pyroute2'), exception=PYROUTE2_IMPORT_ERROR)
-    try:
-        result = run_rs_vip(module.params, Host(run_command=module.run_command, get_bin_path=module.get_bin_path), module.check_mode)
-    except LvsError as exc:
-        module.fail_json(msg=str(exc))
-    diff = result.pop('diff')
-    if module._diff:
-        result['diff'] = diff
-    for warning in result.pop('warnings'):
-        module.warn(warning)
-    module.exit_json(**result)
+    run_module(module, lambda: run_rs_vip(module.params, Host(run_command=module.run_command, get_bin_path=module.get_bin_path), module.check_mode))
 
 
 if __name__ == '__main__':

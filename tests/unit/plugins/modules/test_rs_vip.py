@@ -13,6 +13,7 @@ import socket
 
 import pytest
 
+from ansible_collections.lvs.ipvs.plugins.module_utils import _rs_host
 from ansible_collections.lvs.ipvs.plugins.modules import rs_vip
 from ansible_collections.lvs.ipvs.tests.unit.plugins.modules.rs_fake_kernel import FakeKernel, install_fake_kernel
 from ansible_collections.lvs.ipvs.tests.unit.plugins.modules.rs_fake_kernel import run as run_module
@@ -145,6 +146,6 @@ def test_missing_tunnel_device_after_modprobe_is_explained(kernel, monkeypatch):
 
 
 def test_missing_pyroute2_is_reported(kernel, monkeypatch):
-    monkeypatch.setattr(rs_vip, 'HAS_PYROUTE2', False)
+    monkeypatch.setattr(_rs_host, 'HAS_PYROUTE2', False)
     result = run(vip='192.0.2.10')
     assert result['failed'] and 'pyroute2' in result['msg']
