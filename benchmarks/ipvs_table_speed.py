@@ -23,6 +23,7 @@ fast but wrong run cannot pass.  The addresses are from 198.18.0.0/15 (RFC
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -82,14 +83,20 @@ def timed(command, stdin=None):
     return elapsed, done.stdout
 
 
-def run_module(python, args):
+@contextlib.contextmanager
+def args_file(args):
+    """The module's arguments in a temporary JSON file, as Ansible hands them over; removed afterwards."""
     with tempfile.NamedTemporaryFile('w', suffix='.json', delete=False) as handle:
         json.dump(args, handle)
-        path = handle.name
     try:
-        elapsed, out = timed([python, '-m', 'ansible_collections.lvs.ipvs.plugins.modules.ipvs_table', path])
+        yield handle.name
     finally:
-        os.unlink(path)
+        os.unlink(handle.name)
+
+
+def run_module(python, args):
+    with args_file(args) as path:
+        elapsed, out = timed([python, '-m', 'ansible_collections.lvs.ipvs.plugins.modules.ipvs_table', path])
     result = json.loads(out[out.index('{'):])
     if result.get('failed'):
         sys.exit('ipvs_table failed: %s' % result.get('msg'))
@@ -119,13 +126,8 @@ def inner(path):
 
 
 def run_inner(python, args):
-    with tempfile.NamedTemporaryFile('w', suffix='.json', delete=False) as handle:
-        json.dump(args, handle)
-        path = handle.name
-    try:
+    with args_file(args) as path:
         _elapsed, out = timed([python, os.path.abspath(__file__), '--inner', path])
-    finally:
-        os.unlink(path)
     return json.loads(out.strip().splitlines()[-1])
 
 
