@@ -75,11 +75,13 @@ sanity: setup tree $(SANITY_VENV)/.installed ## ansible-test sanity, with no ign
 	  --python $$($(CURDIR)/$(SANITY_VENV)/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 
 .PHONY: unit
-unit: setup tree ## unit tests, against pyroute2 from PyPI and pyroute2 as Debian 12 ships it
+unit: setup tree ## unit tests, against pyroute2 from PyPI and as Debian 12 ships it, and of the lab tool
 	@echo "== unit tests, pyroute2 $$($(BIN)/python -c 'import pyroute2; print(pyroute2.__version__)')"
 	cd $(TREE) && PYTHONPATH=$(CURDIR)/$(BUILD) $(CURDIR)/$(BIN)/pytest -p no:cacheprovider tests/unit
 	@echo "== unit tests, pyroute2 $(PYROUTE2_OLD)"
 	cd $(TREE) && PYTHONPATH=$(CURDIR)/$(PYROUTE2_OLD_DIR):$(CURDIR)/$(BUILD) $(CURDIR)/$(BIN)/pytest -p no:cacheprovider tests/unit
+	@echo "== unit tests of the lab tool"
+	$(BIN)/pytest -p no:cacheprovider molecule/lab/tests
 
 .PHONY: build
 build: setup ## build the collection tarball into .build/, install it apart and list its modules

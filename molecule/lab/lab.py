@@ -9,6 +9,7 @@ Commands (run as root):
   lab.py down NAME... [--stale]      stop labs and remove everything they left
   lab.py status [NAME]               show labs and their VMs
   lab.py ssh NAME VM [COMMAND...]    ssh into a VM of a lab
+  lab.py reboot NAME VM...           reboot VMs, wait until they are back (and rescue UML's rare reboot hang)
   lab.py inventory NAME              print the Ansible inventory of a lab
   lab.py prune                       remove cached kernels and images nothing uses any more
 
@@ -749,19 +750,29 @@ class VM:
         self.entry["pid"] = self.proc.pid
         self.changed = time.monotonic()
 
-    def restart(self) -> None:
-        """Kill the VM (its whole process group) and boot it again on a fresh copy-on-write disk."""
+    def kill(self) -> None:
+        """SIGKILL the VM's whole process group, wait until it is gone and remove its UML run files."""
+        pid = self.entry["pid"]
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
+            os.killpg(pid, signal.SIGKILL)
+        if self.proc is not None:
+            self.proc.wait()
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and any(pgid == self.proc.pid for pgid in process_groups().values()):
+        while time.monotonic() < deadline and any(pgid == pid for pgid in process_groups().values()):
             time.sleep(0.1)
+        shutil.rmtree(os.path.join(self.state["dir"], "uml", self.name), ignore_errors=True)
+
+    def note(self, text: str) -> None:
+        """Leave a line in the VM's console log, so that the log tells what the lab did to it."""
+        with open(self.console, "a") as console:
+            console.write(f"\n===== lab.py: {text}\n")
+
+    def restart(self) -> None:
+        """Kill the VM and boot it again on a fresh copy-on-write disk."""
+        self.kill()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(self.state["dir"], f"{self.name}.cow"))
-        shutil.rmtree(os.path.join(self.state["dir"], "uml", self.name), ignore_errors=True)
-        with open(self.console, "a") as console:
-            console.write(f"\n===== lab.py: no console output for {STALL_SECONDS:.0f} s, starting {self.name} again\n")
+        self.note(f"no console output for {STALL_SECONDS:.0f} s, starting {self.name} again")
         self.restarts += 1
         log(f"VM {self.name} stalled while booting; starting it again ({self.restarts}/{BOOT_RETRIES})")
         self.start()
@@ -798,12 +809,9 @@ def wait_for_ssh(state: dict, vms: list[VM], timeout: float) -> None:
             if vm.proc.poll() is not None:
                 raise LabError(f"VM {name} of lab {state['name']} stopped (status {vm.proc.returncode}) "
                                f"before it answered ssh; the end of {vm.console}:\n{tail(vm.console)}")
-            if ssh_banner(ports[name]):
-                res = subprocess.run(ssh_base(state, vm.entry) + ["true"], stdin=subprocess.DEVNULL,
-                                     capture_output=True, text=True, timeout=30, check=False)
-                if res.returncode == 0:
-                    del pending[name]
-                    continue
+            if ssh_banner(ports[name]) and ssh_run(state, vm.entry, "true")[0] == 0:
+                del pending[name]
+                continue
             if vm.stalled() and vm.restarts < BOOT_RETRIES:
                 # Under the lock: `down --stale` must not see the lab between the kill and the new PID.
                 with locked(os.path.join(cache_dir(), "ports.lock")):
@@ -833,8 +841,10 @@ def start_lab(state: dict, vms: list[dict], kernel: Kernel, image: str) -> list[
              "-p", os.path.join(rdir, f"sw-{segment}.pid")])
         if not os.path.exists(os.path.join(sock, "ctl")):
             raise LabError(f"vde_switch for segment {segment} did not create {sock}/ctl")
-    machines = [VM(state, entry, vm_command(kernel, image, rdir, state["name"], vm, entry["port"], pubkey))
-                for vm, entry in zip(vms, state["vms"])]
+    for vm, entry in zip(vms, state["vms"]):
+        # Kept in the state, for `reboot` to start a VM again exactly as it was started.
+        entry["command"] = vm_command(kernel, image, rdir, state["name"], vm, entry["port"], pubkey)
+    machines = [VM(state, entry, entry["command"]) for entry in state["vms"]]
     for machine in machines:
         machine.start()
     write_state(state)
@@ -1045,6 +1055,108 @@ def cmd_down(args: argparse.Namespace) -> None:
             down(name)
 
 
+# ---------------------------------------------------------------------------------------------- reboot
+
+# UML reboots a VM by re-executing itself once the guest has shut down. Very rarely (about one reboot in
+# 20 on a loaded host) the process hangs after it has closed its network devices and before the exec: the
+# console log ends with "reboot: Restarting system" and the VM never comes back. The guest had finished by
+# then (file systems synced and unmounted), so `reboot` kills such a VM and starts it again on the same
+# copy-on-write disk, which is what the exec would have done, and says so.
+REBOOT_LINE = "reboot: Restarting system"
+AFTER_REBOOT_LINES = {"", "vde backend - closing connection"}
+REBOOT_HANG_SECONDS = float(os.environ.get("LVS_LAB_REBOOT_HANG", "45"))
+
+
+def hung_in_reboot(console: str, quiet: float) -> bool:
+    """True when the console log ends in UML's reboot and has not grown for QUIET seconds."""
+    try:
+        with open(console, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            fh.seek(max(0, size - 8192))
+            text = fh.read().decode(errors="replace")
+            mtime = os.fstat(fh.fileno()).st_mtime
+    except OSError:
+        return False
+    found, after = text.rpartition(REBOOT_LINE)[1:]
+    if not found or time.time() - mtime < quiet:
+        return False
+    return all(line.strip() in AFTER_REBOOT_LINES for line in after.splitlines())
+
+
+def vm_entry(state: dict, name: str) -> dict:
+    entry = next((v for v in state["vms"] if v["name"] == name), None)
+    if entry is None:
+        raise LabError(f"lab {state['name']} has no VM {name} (it has {', '.join(v['name'] for v in state['vms'])})")
+    return entry
+
+
+def ssh_run(state: dict, entry: dict, command: str, timeout: float = 30) -> tuple[int, str]:
+    """Run COMMAND on a VM; return its status (255 when ssh failed, -1 on timeout) and its output."""
+    try:
+        res = subprocess.run(ssh_base(state, entry) + [command], stdin=subprocess.DEVNULL, capture_output=True,
+                             text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return -1, f"no answer within {timeout:.0f} s"
+    return res.returncode, (res.stdout + res.stderr).strip()
+
+
+BOOT_ID = "cat /proc/sys/kernel/random/boot_id"
+
+
+def revive(state: dict, entry: dict) -> None:
+    """Kill a VM that hung in UML's reboot and start it again with its own command and disk."""
+    # Under the lock: `down --stale` must not see the lab between the kill and the new PID.
+    with locked(os.path.join(cache_dir(), "ports.lock")):
+        vm = VM(state, entry, entry["command"])
+        if entry.get("pid") in lab_processes(state["name"]):
+            vm.kill()
+        vm.note(f"{entry['name']} hung in UML's reboot; killed it and started it again on the same disk")
+        vm.start()
+        write_state(state)
+
+
+def cmd_reboot(args: argparse.Namespace) -> None:
+    state = read_state(args.name)
+    entries = {name: vm_entry(state, name) for name in dict.fromkeys(args.vms)}
+    missing = [name for name, entry in entries.items() if "command" not in entry]
+    if missing:
+        raise LabError(f"lab {args.name} was started by an older lab.py; start it again to reboot {missing}")
+    before = {}
+    for name, entry in entries.items():
+        status, out = ssh_run(state, entry, BOOT_ID)
+        if status != 0:
+            raise LabError(f"VM {name} does not answer ssh before the reboot: {out}")
+        before[name] = out
+    for name, entry in entries.items():
+        status, out = ssh_run(state, entry, "systemd-run --on-active=1 systemctl reboot")
+        if status != 0:
+            raise LabError(f"could not reboot VM {name}: {out}")
+    start = time.monotonic()
+    waiting, last, revived = dict(entries), {}, []
+    while waiting:
+        time.sleep(2)
+        for name, entry in list(waiting.items()):
+            status, out = ssh_run(state, entry, BOOT_ID, timeout=20)
+            if status == 0 and out and out != before[name]:
+                log(f"VM {name} is back after {time.monotonic() - start:.0f} s")
+                del waiting[name]
+                continue
+            last[name] = f"status {status}: {out or '(no output)'}"
+            console = os.path.join(state["dir"], f"{name}.console.log")
+            if name not in revived and hung_in_reboot(console, args.hang):
+                log(f"NOTE: VM {name} hung in UML's reboot after the guest had shut down (its console ends with "
+                    f"{REBOOT_LINE!r} and nothing for {args.hang:.0f} s); starting it again on the same disk")
+                revive(state, entry)
+                revived.append(name)
+        if waiting and time.monotonic() - start > args.timeout:
+            raise LabError("\n".join(
+                f"VM {name} did not come back from the reboot within {args.timeout:.0f} s (last ssh: {last[name]}); "
+                f"the end of its console log:\n{tail(os.path.join(state['dir'], name + '.console.log'))}"
+                for name in waiting))
+    for name in revived:
+        print(f"revived {name}")
+
+
 # ---------------------------------------------------------------------------------------------- status
 
 
@@ -1070,10 +1182,7 @@ def cmd_status(args: argparse.Namespace) -> None:
 
 def cmd_ssh(args: argparse.Namespace) -> None:
     state = read_state(args.name)
-    vm = next((v for v in state["vms"] if v["name"] == args.vm), None)
-    if vm is None:
-        raise LabError(f"lab {args.name} has no VM {args.vm} (it has {', '.join(v['name'] for v in state['vms'])})")
-    cmd = ssh_base(state, vm)
+    cmd = ssh_base(state, vm_entry(state, args.vm))
     if not args.command:
         cmd.insert(1, "-t")
     os.execvp("ssh", cmd + args.command)
@@ -1151,6 +1260,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("vm")
     p.add_argument("command", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_ssh)
+    p = sub.add_parser("reboot", help="reboot VMs and wait until they are back")
+    p.add_argument("name")
+    p.add_argument("vms", nargs="+", metavar="vm")
+    p.add_argument("--timeout", type=float, default=300,
+                   help="seconds to wait for every VM to answer ssh with a new boot id (default 300)")
+    p.add_argument("--hang", type=float, default=REBOOT_HANG_SECONDS,
+                   help="seconds of silence after UML's 'Restarting system' before the VM is started again "
+                        "(default 45, or LVS_LAB_REBOOT_HANG)")
+    p.set_defaults(func=cmd_reboot)
     p = sub.add_parser("prune", help="remove cached kernels and images that are no longer used")
     p.set_defaults(func=cmd_prune)
     p = sub.add_parser("inventory", help="print the Ansible inventory of a lab")

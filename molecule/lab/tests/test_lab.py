@@ -1,0 +1,108 @@
+# Copyright: (c) 2026, lvs.ipvs contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Unit tests of the lab tool's decisions that need no VM (`make unit` runs them)."""
+
+import os
+import sys
+import time
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import lab  # noqa: E402  pylint: disable=wrong-import-position
+
+SHUTDOWN = (
+    "systemd-shutdown[1]: Syncing filesystems and block devices.\n"
+    "systemd-shutdown[1]: Rebooting.\n"
+    "reboot: Restarting system\n"
+)
+CLOSED = "vde backend - closing connection\n" * 3
+NEW_BOOT = "\nCore dump limits :\n\tsoft - 0\nChecking that ptrace can change system call numbers...OK\n"
+
+
+def console(tmp_path, text, age):
+    path = tmp_path / "vm.console.log"
+    path.write_text("[  OK  ] Reached target multi-user.target\n" + text)
+    past = time.time() - age
+    os.utime(path, (past, past))
+    return str(path)
+
+
+@pytest.mark.parametrize("text", [SHUTDOWN, SHUTDOWN + CLOSED, SHUTDOWN + CLOSED + "\n"])
+def test_a_console_that_stops_in_the_reboot_is_a_hang(tmp_path, text):
+    assert lab.hung_in_reboot(console(tmp_path, text, age=60), quiet=45)
+
+
+@pytest.mark.parametrize("text", [
+    "",  # never rebooted: a VM that is slow or broken, not one hung in UML's reboot
+    SHUTDOWN + CLOSED + NEW_BOOT,  # the exec happened: the new kernel is booting
+    SHUTDOWN + CLOSED + NEW_BOOT + SHUTDOWN.replace("reboot: Restarting system\n", ""),  # shutting down again
+    SHUTDOWN + CLOSED + "\n===== lab.py: vm hung in UML's reboot; killed it and started it again\n",  # revived
+])
+def test_a_console_that_went_on_is_not_a_hang(tmp_path, text):
+    assert not lab.hung_in_reboot(console(tmp_path, text, age=60), quiet=45)
+
+
+def test_a_reboot_still_in_progress_is_not_a_hang(tmp_path):
+    assert not lab.hung_in_reboot(console(tmp_path, SHUTDOWN + CLOSED, age=5), quiet=45)
+
+
+def test_the_last_reboot_counts(tmp_path):
+    """An earlier reboot that went well does not hide a later one that hung."""
+    text = SHUTDOWN + CLOSED + NEW_BOOT + "[  OK  ] Started ssh.service\n" + SHUTDOWN + CLOSED
+    assert lab.hung_in_reboot(console(tmp_path, text, age=60), quiet=45)
+
+
+def test_a_missing_console_is_not_a_hang(tmp_path):
+    assert not lab.hung_in_reboot(str(tmp_path / "absent.console.log"), quiet=0)
+
+
+def test_reboot_refuses_an_unknown_vm_before_touching_any(monkeypatch):
+    state = {"name": "demo", "dir": "/nonexistent", "key": "/nonexistent/key",
+             "vms": [{"name": "a", "port": 1, "command": ["linux"]}]}
+    monkeypatch.setattr(lab, "read_state", lambda name: state)
+    monkeypatch.setattr(lab, "ssh_run", lambda *a, **k: pytest.fail("no VM may be contacted"))
+    with pytest.raises(lab.LabError, match="lab demo has no VM b .it has a."):
+        lab.cmd_reboot(lab.argparse.Namespace(name="demo", vms=["a", "b"], timeout=1, hang=1))
+
+
+def test_reboot_refuses_a_lab_started_without_the_vm_commands(monkeypatch):
+    state = {"name": "demo", "dir": "/nonexistent", "key": "/nonexistent/key", "vms": [{"name": "a", "port": 1}]}
+    monkeypatch.setattr(lab, "read_state", lambda name: state)
+    monkeypatch.setattr(lab, "ssh_run", lambda *a, **k: pytest.fail("no VM may be contacted"))
+    with pytest.raises(lab.LabError, match="older lab.py"):
+        lab.cmd_reboot(lab.argparse.Namespace(name="demo", vms=["a"], timeout=1, hang=1))
+
+
+def test_reboot_times_out_with_the_console_tail(monkeypatch, tmp_path):
+    """A VM that never comes back: the error names it, the last ssh answer and the end of its console."""
+    (tmp_path / "a.console.log").write_text("Booting\nkernel panic - not syncing: imitation\n")
+    state = {"name": "demo", "dir": str(tmp_path), "key": "/nonexistent/key",
+             "vms": [{"name": "a", "port": 1, "command": ["linux"]}]}
+    answers = iter([(0, "boot-1"), (0, "")])
+    monkeypatch.setattr(lab, "read_state", lambda name: state)
+    monkeypatch.setattr(lab, "ssh_run", lambda *a, **k: next(answers, (255, "Connection refused")))
+    monkeypatch.setattr(lab.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(lab, "revive", lambda *a: pytest.fail("nothing hung in UML's reboot"))
+    with pytest.raises(lab.LabError, match=r"(?s)VM a did not come back .*Connection refused.*imitation"):
+        lab.cmd_reboot(lab.argparse.Namespace(name="demo", vms=["a"], timeout=0, hang=45))
+
+
+def test_reboot_starts_a_hung_vm_again_once_and_says_so(monkeypatch, tmp_path, capsys):
+    path = console(tmp_path, SHUTDOWN + CLOSED, age=60)
+    os.rename(path, tmp_path / "a.console.log")
+    state = {"name": "demo", "dir": str(tmp_path), "key": "/nonexistent/key",
+             "vms": [{"name": "a", "port": 1, "command": ["linux"]}]}
+    answers = iter([(0, "boot-1"), (0, ""), (255, "Connection refused"), (255, "Connection refused"), (0, "boot-2")])
+    revived = []
+    monkeypatch.setattr(lab, "read_state", lambda name: state)
+    monkeypatch.setattr(lab, "ssh_run", lambda *a, **k: next(answers))
+    monkeypatch.setattr(lab.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(lab, "revive", lambda st, entry: revived.append(entry["name"]))
+    lab.cmd_reboot(lab.argparse.Namespace(name="demo", vms=["a"], timeout=60, hang=45))
+    assert revived == ["a"]
+    out, err = capsys.readouterr()
+    assert out == "revived a\n"
+    assert "NOTE: VM a hung in UML's reboot" in err
