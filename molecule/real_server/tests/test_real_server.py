@@ -19,6 +19,9 @@ import time
 import pytest
 import testinfra.utils.ansible_runner
 
+sys.path.insert(0, os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "molecule", "lab"))
+import labtest  # noqa: E402  pylint: disable=wrong-import-position
+
 RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"]))
 DR_VIP, IPIP_VIP, GUE_VIP, GUE_PORT, NAT_VIP = "10.50.0.10", "10.50.0.20", "10.50.0.21", 6080, "10.50.0.30"
 NAT_RULE = "from 10.50.0.11 ipproto tcp sport 8080 lookup 100"
@@ -175,21 +178,7 @@ def test_check_mode_on_the_converged_hosts_changes_nothing():
 
 
 def reboot(names):
-    before = {name: host(name).check_output("cat /proc/sys/kernel/random/boot_id") for name in names}
-    for name in names:
-        host(name).run_test("systemd-run --on-active=1 systemctl reboot")
-    deadline = time.monotonic() + 240
-    waiting = set(names)
-    while waiting and time.monotonic() < deadline:
-        time.sleep(3)
-        for name in sorted(waiting):
-            try:
-                result = host(name).run("cat /proc/sys/kernel/random/boot_id")
-            except RuntimeError:  # ssh failed: still rebooting
-                continue
-            if result.rc == 0 and result.stdout.strip() != before[name]:
-                waiting.discard(name)
-    assert not waiting, f"{sorted(waiting)} did not come back within 240 s"
+    labtest.reboot(RUNNER, names)
     for name in names:
         state = host(name).run("systemctl is-system-running --wait").stdout.strip()
         assert state in ("running", "degraded"), (name, state)

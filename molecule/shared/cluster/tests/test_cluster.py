@@ -8,9 +8,13 @@ real servers' logs independently of what the roles reported.
 import collections
 import os
 import re
+import sys
 import time
 
 import testinfra.utils.ansible_runner
+
+sys.path.insert(0, os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "molecule", "lab"))
+import labtest  # noqa: E402  pylint: disable=wrong-import-position
 
 RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"]))
 DIRECTOR = RUNNER.get_hosts("lvs_directors")[0]
@@ -128,27 +132,9 @@ def test_replies_pass_the_director_only_for_nat_and_fullnat():
         assert after["out"] == before["out"] == 0, (before, after)
 
 
-def _reboot(names):
-    boot_ids = {name: host(name).check_output("cat /proc/sys/kernel/random/boot_id") for name in names}
-    for name in names:
-        host(name).run_test("systemd-run --on-active=1 systemctl reboot")
-    deadline = time.monotonic() + 240
-    waiting = set(names)
-    while waiting and time.monotonic() < deadline:
-        time.sleep(3)
-        for name in sorted(waiting):
-            try:
-                result = host(name).run("cat /proc/sys/kernel/random/boot_id")
-            except RuntimeError:  # ssh refused or timed out: still rebooting
-                continue
-            if result.rc == 0 and result.stdout.strip() != boot_ids[name]:
-                waiting.discard(name)
-    assert not waiting, f"{sorted(waiting)} did not come back from the reboot within 240 s"
-
-
 def test_cluster_serves_again_after_a_reboot_without_ansible():
     first_real_server = sorted(WEIGHTS)[0]
-    _reboot([DIRECTOR, first_real_server])
+    labtest.reboot(RUNNER, [DIRECTOR, first_real_server])
     # The units the roles installed bring the table, VIPs and real server set-up back.
     deadline = time.monotonic() + 60
     while True:
