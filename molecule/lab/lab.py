@@ -1057,8 +1057,8 @@ def cmd_down(args: argparse.Namespace) -> None:
 
 # ---------------------------------------------------------------------------------------------- reboot
 
-# UML reboots a VM by re-executing itself once the guest has shut down. Very rarely (about one reboot in
-# 20 on a loaded host) the process hangs after it has closed its network devices and before the exec: the
+# UML reboots a VM by re-executing itself once the guest has shut down. Very rarely (about one in 20
+# scenario runs with reboots, on a loaded host) the process hangs after it has closed its network devices and before the exec: the
 # console log ends with "reboot: Restarting system" and the VM never comes back. The guest had finished by
 # then (file systems synced and unmounted), so `reboot` kills such a VM and starts it again on the same
 # copy-on-write disk, which is what the exec would have done, and says so.
@@ -1091,13 +1091,14 @@ def vm_entry(state: dict, name: str) -> dict:
 
 
 def ssh_run(state: dict, entry: dict, command: str, timeout: float = 30) -> tuple[int, str]:
-    """Run COMMAND on a VM; return its status (255 when ssh failed, -1 on timeout) and its output."""
+    """Run COMMAND on a VM; return its status (255 when ssh failed, -1 on timeout) and its output: stdout
+    when it succeeded, else what it said on stderr (or stdout)."""
     try:
         res = subprocess.run(ssh_base(state, entry) + [command], stdin=subprocess.DEVNULL, capture_output=True,
                              text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         return -1, f"no answer within {timeout:.0f} s"
-    return res.returncode, (res.stdout + res.stderr).strip()
+    return res.returncode, (res.stdout if res.returncode == 0 else res.stderr or res.stdout).strip()
 
 
 BOOT_ID = "cat /proc/sys/kernel/random/boot_id"

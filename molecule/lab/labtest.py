@@ -15,16 +15,18 @@ import threading
 import time
 import warnings
 
-LAB_PY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lab.py")
-BOOT_ID = "cat /proc/sys/kernel/random/boot_id"
+import lab
+
+LAB_PY = lab.__file__
+BOOT_ID = lab.BOOT_ID
 
 
 def lab_reboot(runner, names, *options):
     """Run `lab.py reboot` on the VMs NAMES of a testinfra AnsibleRunner's lab; return the VMs it started again."""
-    lab = runner.get_variables(names[0])["lab_name"]
-    done = subprocess.run([sys.executable, LAB_PY, "reboot", *options, lab, *names], capture_output=True,
+    lab_name = runner.get_variables(names[0])["lab_name"]
+    done = subprocess.run([sys.executable, LAB_PY, "reboot", *options, lab_name, *names], capture_output=True,
                           text=True, check=False)
-    assert done.returncode == 0, f"lab.py reboot {lab} {' '.join(names)} failed:\n{done.stderr}"
+    assert done.returncode == 0, f"lab.py reboot {lab_name} {' '.join(names)} failed:\n{done.stderr}"
     return [line.split()[1] for line in done.stdout.splitlines() if line.startswith("revived ")]
 
 
@@ -44,7 +46,7 @@ def reboot(runner, names):
 
 # The last line of the guest before the reboot system call, and the first of a UML kernel that started.
 GUEST_DONE = b"systemd-shutdown[1]: Rebooting."
-REBOOT_LINE = b"reboot: Restarting system"
+REBOOT_LINE = lab.REBOOT_LINE.encode()
 NEW_KERNEL = b"Core dump limits"
 
 
