@@ -751,15 +751,19 @@ class VM:
         self.changed = time.monotonic()
 
     def kill(self) -> None:
-        """SIGKILL the VM's whole process group, wait until it is gone and remove its UML run files."""
-        pid = self.entry["pid"]
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
-        if self.proc is not None:
-            self.proc.wait()
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and any(pgid == pid for pgid in process_groups().values()):
-            time.sleep(0.1)
+        """SIGKILL the VM's whole process group (if it is still this lab's), wait until it is gone, and
+        remove its UML run files."""
+        pid = self.entry.get("pid")
+        if self.proc is not None or pid in lab_processes(self.state["name"]):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+            if self.proc is not None:
+                self.proc.wait()
+            deadline = time.monotonic() + 10
+            while any(pgid == pid for pgid in process_groups().values()):
+                if time.monotonic() > deadline:
+                    raise LabError(f"the processes of VM {self.name} (process group {pid}) would not die")
+                time.sleep(0.1)
         shutil.rmtree(os.path.join(self.state["dir"], "uml", self.name), ignore_errors=True)
 
     def note(self, text: str) -> None:
@@ -1104,16 +1108,29 @@ def ssh_run(state: dict, entry: dict, command: str, timeout: float = 30) -> tupl
 BOOT_ID = "cat /proc/sys/kernel/random/boot_id"
 
 
-def revive(state: dict, entry: dict) -> None:
-    """Kill a VM that hung in UML's reboot and start it again with its own command and disk."""
-    # Under the lock: `down --stale` must not see the lab between the kill and the new PID.
+# A VM started again after a hang boots from the start: it gets at least this long to answer ssh.
+REVIVE_BOOT_SECONDS = 120
+
+
+def revive(state: dict, name: str) -> VM:
+    """Kill VM NAME, hung in UML's reboot, and start it again with its own command and disk; return it."""
+    # Under the lock, and on the state as it is now: `down --stale` must not see the lab between the kill
+    # and the new PID, and a lab taken down or started again meanwhile is left alone.
     with locked(os.path.join(cache_dir(), "ports.lock")):
-        vm = VM(state, entry, entry["command"])
-        if entry.get("pid") in lab_processes(state["name"]):
-            vm.kill()
-        vm.note(f"{entry['name']} hung in UML's reboot; killed it and started it again on the same disk")
+        try:
+            current = read_state(state["name"])
+        except LabError as exc:
+            raise LabError(f"lab {state['name']} was taken down while VM {name} was rebooting") from exc
+        entry = vm_entry(current, name)
+        if current.get("created") != state.get("created") or entry.get("pid") != vm_entry(state, name).get("pid"):
+            raise LabError(f"lab {state['name']} was started again while VM {name} was rebooting; left it alone")
+        vm = VM(current, entry, entry["command"])
+        vm.kill()
+        vm.note(f"{name} hung in UML's reboot; killed it and started it again on the same disk")
         vm.start()
-        write_state(state)
+        write_state(current)
+    vm_entry(state, name)["pid"] = entry["pid"]
+    return vm
 
 
 def cmd_reboot(args: argparse.Namespace) -> None:
@@ -1121,7 +1138,7 @@ def cmd_reboot(args: argparse.Namespace) -> None:
     entries = {name: vm_entry(state, name) for name in dict.fromkeys(args.vms)}
     missing = [name for name, entry in entries.items() if "command" not in entry]
     if missing:
-        raise LabError(f"lab {args.name} was started by an older lab.py; start it again to reboot {missing}")
+        raise LabError(f"lab {args.name} was started by an older lab.py; start it again to reboot {', '.join(missing)}")
     before = {}
     for name, entry in entries.items():
         status, out = ssh_run(state, entry, BOOT_ID)
@@ -1133,26 +1150,36 @@ def cmd_reboot(args: argparse.Namespace) -> None:
         if status != 0:
             raise LabError(f"could not reboot VM {name}: {out}")
     start = time.monotonic()
-    waiting, last, revived = dict(entries), {}, []
+    deadline = start + args.timeout
+    waiting, last, went_down, revived = dict(entries), {}, set(), {}
     while waiting:
         time.sleep(2)
         for name, entry in list(waiting.items()):
+            console = os.path.join(state["dir"], f"{name}.console.log")
+            vm = revived.get(name)
+            if vm is not None and vm.proc.poll() is not None:
+                raise LabError(f"VM {name} stopped (status {vm.proc.returncode}) after it was started again; "
+                               f"the end of its console log:\n{tail(console)}")
             status, out = ssh_run(state, entry, BOOT_ID, timeout=20)
             if status == 0 and out and out != before[name]:
                 log(f"VM {name} is back after {time.monotonic() - start:.0f} s")
                 del waiting[name]
                 continue
+            if status != 0:
+                went_down.add(name)
             last[name] = f"status {status}: {out or '(no output)'}"
-            console = os.path.join(state["dir"], f"{name}.console.log")
-            if name not in revived and hung_in_reboot(console, args.hang):
+            if vm is None and hung_in_reboot(console, args.hang):
                 log(f"NOTE: VM {name} hung in UML's reboot after the guest had shut down (its console ends with "
                     f"{REBOOT_LINE!r} and nothing for {args.hang:.0f} s); starting it again on the same disk")
-                revive(state, entry)
-                revived.append(name)
-        if waiting and time.monotonic() - start > args.timeout:
+                revived[name] = revive(state, name)
+                deadline = max(deadline, time.monotonic() + REVIVE_BOOT_SECONDS)
+        if waiting and time.monotonic() > deadline:
+            waited = time.monotonic() - start
             raise LabError("\n".join(
-                f"VM {name} did not come back from the reboot within {args.timeout:.0f} s (last ssh: {last[name]}); "
-                f"the end of its console log:\n{tail(os.path.join(state['dir'], name + '.console.log'))}"
+                (f"VM {name} did not come back from the reboot within {waited:.0f} s (last ssh: {last[name]})"
+                 if name in went_down else
+                 f"VM {name} never went down: after {waited:.0f} s it still answers ssh with its old boot id")
+                + f"; the end of its console log:\n{tail(os.path.join(state['dir'], name + '.console.log'))}"
                 for name in waiting))
     for name in revived:
         print(f"revived {name}")

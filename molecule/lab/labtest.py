@@ -53,7 +53,7 @@ NEW_KERNEL = b"Core dump limits"
 def reboot_with_a_hang(runner, name, attempts=3):
     """Reboot NAME and make its UML process hang in the reboot, as it very rarely does by itself.
 
-    The process group is stopped (SIGSTOP) the moment the guest's console says it is rebooting, after its
+    The UML kernel process is stopped (SIGSTOP) the moment the guest's console says it is rebooting, after its
     file systems are synced and unmounted, and the kernel's own "reboot: Restarting system" is written if
     the stop came before it. Then `lab.py reboot` must find the hang and start the VM again on its disk.
     If the stop came too late (the new kernel was already printing), the VM is let go and that reboot
@@ -80,21 +80,22 @@ def reboot_with_a_hang(runner, name, attempts=3):
 
 
 def _stop_in_reboot(console, offset, pid, stopped, stop):
-    while not stop.is_set():
-        with open(console, "rb") as fh:
-            fh.seek(offset)
-            text = fh.read()
-        if GUEST_DONE in text:
-            os.killpg(pid, signal.SIGSTOP)
-            with open(console, "rb") as fh:
-                fh.seek(offset)
-                after = fh.read().partition(GUEST_DONE)[2]
-            if NEW_KERNEL in after:  # too late: the exec had happened
-                os.killpg(pid, signal.SIGCONT)
+    seen = b""
+    with open(console, "rb") as fh:
+        fh.seek(offset)
+        while not stop.is_set():
+            seen += fh.read()
+            if GUEST_DONE in seen:
+                # The UML kernel process only: its traced guest processes wait for it, and would take a stop
+                # of their own for a fault. lab.py reboot kills the whole group.
+                os.kill(pid, signal.SIGSTOP)
+                after = (seen + fh.read()).partition(GUEST_DONE)[2]
+                if NEW_KERNEL in after:  # too late: the exec had happened
+                    os.kill(pid, signal.SIGCONT)
+                    return
+                if REBOOT_LINE not in after:
+                    with open(console, "ab") as out:
+                        out.write(REBOOT_LINE + b"\n")
+                stopped.append(pid)
                 return
-            if REBOOT_LINE not in after:
-                with open(console, "ab") as fh:
-                    fh.write(REBOOT_LINE + b"\n")
-            stopped.append(pid)
-            return
-        time.sleep(0.0005)
+            time.sleep(0.001)

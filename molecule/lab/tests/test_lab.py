@@ -22,6 +22,15 @@ CLOSED = "vde backend - closing connection\n" * 3
 NEW_BOOT = "\nCore dump limits :\n\tsoft - 0\nChecking that ptrace can change system call numbers...OK\n"
 
 
+class FakeProcess:
+    """A started VM's process that keeps running."""
+
+    returncode = None
+
+    def poll(self):
+        return None
+
+
 def console(tmp_path, text, age):
     path = tmp_path / "vm.console.log"
     path.write_text("[  OK  ] Reached target multi-user.target\n" + text)
@@ -97,12 +106,82 @@ def test_reboot_starts_a_hung_vm_again_once_and_says_so(monkeypatch, tmp_path, c
              "vms": [{"name": "a", "port": 1, "command": ["linux"]}]}
     answers = iter([(0, "boot-1"), (0, ""), (255, "Connection refused"), (255, "Connection refused"), (0, "boot-2")])
     revived = []
+
+    def revive(_state, name):
+        revived.append(name)
+        vm = lab.VM(state, vm_entry, ["linux"])
+        vm.proc = FakeProcess()
+        return vm
+
+    vm_entry = state["vms"][0]
     monkeypatch.setattr(lab, "read_state", lambda name: state)
     monkeypatch.setattr(lab, "ssh_run", lambda *a, **k: next(answers))
     monkeypatch.setattr(lab.time, "sleep", lambda seconds: None)
-    monkeypatch.setattr(lab, "revive", lambda st, entry: revived.append(entry["name"]))
+    monkeypatch.setattr(lab, "revive", revive)
     lab.cmd_reboot(lab.argparse.Namespace(name="demo", vms=["a"], timeout=60, hang=45))
     assert revived == ["a"]
     out, err = capsys.readouterr()
     assert out == "revived a\n"
     assert "NOTE: VM a hung in UML's reboot" in err
+
+
+def test_reboot_says_when_a_vm_never_went_down(monkeypatch, tmp_path):
+    (tmp_path / "a.console.log").write_text("[  OK  ] Reached target multi-user.target\n")
+    state = {"name": "demo", "dir": str(tmp_path), "key": "/nonexistent/key",
+             "vms": [{"name": "a", "port": 1, "command": ["linux"]}]}
+    answers = iter([(0, "boot-1"), (0, "")])
+    monkeypatch.setattr(lab, "read_state", lambda name: state)
+    monkeypatch.setattr(lab, "ssh_run", lambda *a, **k: next(answers, (0, "boot-1")))
+    monkeypatch.setattr(lab.time, "sleep", lambda seconds: None)
+    with pytest.raises(lab.LabError, match="VM a never went down: .* still answers ssh with its old boot id"):
+        lab.cmd_reboot(lab.argparse.Namespace(name="demo", vms=["a"], timeout=0, hang=45))
+
+
+@pytest.mark.parametrize("now, message", [
+    (None, "lab demo was taken down while VM a was rebooting"),
+    ({"created": 2.0, "pid": 4242}, "lab demo was started again while VM a was rebooting"),
+    ({"created": 1.0, "pid": 5151}, "lab demo was started again while VM a was rebooting"),
+])
+def test_revive_leaves_a_lab_alone_that_changed_meanwhile(monkeypatch, tmp_path, now, message):
+    """No VM is killed or started when the lab on disk is no longer the one the reboot began with."""
+    monkeypatch.setenv("LVS_LAB_CACHE", str(tmp_path))
+    state = {"name": "demo", "dir": str(tmp_path), "created": 1.0,
+             "vms": [{"name": "a", "port": 1, "pid": 4242, "command": ["linux"]}]}
+
+    def read_state(name):
+        if now is None:
+            raise lab.LabError(f"lab {name} is not running")
+        return {"name": "demo", "dir": str(tmp_path), "created": now["created"],
+                "vms": [{"name": "a", "port": 1, "pid": now["pid"], "command": ["linux"]}]}
+
+    monkeypatch.setattr(lab, "read_state", read_state)
+    monkeypatch.setattr(lab.VM, "kill", lambda self: pytest.fail("nothing may be killed"))
+    monkeypatch.setattr(lab.VM, "start", lambda self: pytest.fail("nothing may be started"))
+    with pytest.raises(lab.LabError, match=message):
+        lab.revive(state, "a")
+
+
+def test_reboot_fails_at_once_when_a_revived_vm_stops(monkeypatch, tmp_path):
+    path = console(tmp_path, SHUTDOWN + CLOSED, age=60)
+    os.rename(path, tmp_path / "a.console.log")
+    state = {"name": "demo", "dir": str(tmp_path), "key": "/nonexistent/key",
+             "vms": [{"name": "a", "port": 1, "command": ["linux"]}]}
+
+    class Stopped(FakeProcess):
+        returncode = 1
+
+        def poll(self):
+            return 1
+
+    def revive(_state, _name):
+        vm = lab.VM(state, state["vms"][0], ["linux"])
+        vm.proc = Stopped()
+        return vm
+
+    answers = iter([(0, "boot-1"), (0, "")])
+    monkeypatch.setattr(lab, "read_state", lambda name: state)
+    monkeypatch.setattr(lab, "ssh_run", lambda *a, **k: next(answers, (255, "Connection refused")))
+    monkeypatch.setattr(lab.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(lab, "revive", revive)
+    with pytest.raises(lab.LabError, match=r"(?s)VM a stopped \(status 1\) after it was started again.*Restarting"):
+        lab.cmd_reboot(lab.argparse.Namespace(name="demo", vms=["a"], timeout=3600, hang=45))
