@@ -39,6 +39,23 @@ def console(tmp_path, text, age):
     return str(path)
 
 
+def one_vm_lab(monkeypatch, tmp_path, console_text, answers, then=(255, "Connection refused")):
+    """A lab of one VM `a` whose console log holds CONSOLE_TEXT (written a minute ago) and whose ssh gives
+    ANSWERS in turn, then THEN for ever; waiting takes no time. Return its state."""
+    os.rename(console(tmp_path, console_text, age=60), tmp_path / "a.console.log")
+    state = {"name": "demo", "dir": str(tmp_path), "key": "/nonexistent/key",
+             "vms": [{"name": "a", "port": 1, "command": ["linux"]}]}
+    answers = iter(answers)
+    monkeypatch.setattr(lab, "read_state", lambda name: state)
+    monkeypatch.setattr(lab, "ssh_run", lambda *a, **k: next(answers, then))
+    monkeypatch.setattr(lab.time, "sleep", lambda seconds: None)
+    return state
+
+
+def reboot_a(timeout):
+    lab.cmd_reboot(lab.argparse.Namespace(name="demo", vms=["a"], timeout=timeout, hang=45))
+
+
 @pytest.mark.parametrize("text", [SHUTDOWN, SHUTDOWN + CLOSED, SHUTDOWN + CLOSED + "\n"])
 def test_a_console_that_stops_in_the_reboot_is_a_hang(tmp_path, text):
     assert lab.hung_in_reboot(console(tmp_path, text, age=60), quiet=45)
@@ -87,38 +104,25 @@ def test_reboot_refuses_a_lab_started_without_the_vm_commands(monkeypatch):
 
 def test_reboot_times_out_with_the_console_tail(monkeypatch, tmp_path):
     """A VM that never comes back: the error names it, the last ssh answer and the end of its console."""
-    (tmp_path / "a.console.log").write_text("Booting\nkernel panic - not syncing: imitation\n")
-    state = {"name": "demo", "dir": str(tmp_path), "key": "/nonexistent/key",
-             "vms": [{"name": "a", "port": 1, "command": ["linux"]}]}
-    answers = iter([(0, "boot-1"), (0, "")])
-    monkeypatch.setattr(lab, "read_state", lambda name: state)
-    monkeypatch.setattr(lab, "ssh_run", lambda *a, **k: next(answers, (255, "Connection refused")))
-    monkeypatch.setattr(lab.time, "sleep", lambda seconds: None)
+    one_vm_lab(monkeypatch, tmp_path, "Booting\nkernel panic - not syncing: imitation\n", [(0, "boot-1"), (0, "")])
     monkeypatch.setattr(lab, "revive", lambda *a: pytest.fail("nothing hung in UML's reboot"))
     with pytest.raises(lab.LabError, match=r"(?s)VM a did not come back .*Connection refused.*imitation"):
-        lab.cmd_reboot(lab.argparse.Namespace(name="demo", vms=["a"], timeout=0, hang=45))
+        reboot_a(timeout=0)
 
 
 def test_reboot_starts_a_hung_vm_again_once_and_says_so(monkeypatch, tmp_path, capsys):
-    path = console(tmp_path, SHUTDOWN + CLOSED, age=60)
-    os.rename(path, tmp_path / "a.console.log")
-    state = {"name": "demo", "dir": str(tmp_path), "key": "/nonexistent/key",
-             "vms": [{"name": "a", "port": 1, "command": ["linux"]}]}
-    answers = iter([(0, "boot-1"), (0, ""), (255, "Connection refused"), (255, "Connection refused"), (0, "boot-2")])
+    state = one_vm_lab(monkeypatch, tmp_path, SHUTDOWN + CLOSED,
+                       [(0, "boot-1"), (0, ""), (255, "Connection refused"), (255, "Connection refused"), (0, "boot-2")])
     revived = []
 
     def revive(_state, name):
         revived.append(name)
-        vm = lab.VM(state, vm_entry, ["linux"])
+        vm = lab.VM(state, state["vms"][0], ["linux"])
         vm.proc = FakeProcess()
         return vm
 
-    vm_entry = state["vms"][0]
-    monkeypatch.setattr(lab, "read_state", lambda name: state)
-    monkeypatch.setattr(lab, "ssh_run", lambda *a, **k: next(answers))
-    monkeypatch.setattr(lab.time, "sleep", lambda seconds: None)
     monkeypatch.setattr(lab, "revive", revive)
-    lab.cmd_reboot(lab.argparse.Namespace(name="demo", vms=["a"], timeout=60, hang=45))
+    reboot_a(timeout=60)
     assert revived == ["a"]
     out, err = capsys.readouterr()
     assert out == "revived a\n"
@@ -126,15 +130,9 @@ def test_reboot_starts_a_hung_vm_again_once_and_says_so(monkeypatch, tmp_path, c
 
 
 def test_reboot_says_when_a_vm_never_went_down(monkeypatch, tmp_path):
-    (tmp_path / "a.console.log").write_text("[  OK  ] Reached target multi-user.target\n")
-    state = {"name": "demo", "dir": str(tmp_path), "key": "/nonexistent/key",
-             "vms": [{"name": "a", "port": 1, "command": ["linux"]}]}
-    answers = iter([(0, "boot-1"), (0, "")])
-    monkeypatch.setattr(lab, "read_state", lambda name: state)
-    monkeypatch.setattr(lab, "ssh_run", lambda *a, **k: next(answers, (0, "boot-1")))
-    monkeypatch.setattr(lab.time, "sleep", lambda seconds: None)
+    one_vm_lab(monkeypatch, tmp_path, "", [(0, "boot-1"), (0, "")], then=(0, "boot-1"))
     with pytest.raises(lab.LabError, match="VM a never went down: .* still answers ssh with its old boot id"):
-        lab.cmd_reboot(lab.argparse.Namespace(name="demo", vms=["a"], timeout=0, hang=45))
+        reboot_a(timeout=0)
 
 
 @pytest.mark.parametrize("now, message", [
@@ -162,10 +160,7 @@ def test_revive_leaves_a_lab_alone_that_changed_meanwhile(monkeypatch, tmp_path,
 
 
 def test_reboot_fails_at_once_when_a_revived_vm_stops(monkeypatch, tmp_path):
-    path = console(tmp_path, SHUTDOWN + CLOSED, age=60)
-    os.rename(path, tmp_path / "a.console.log")
-    state = {"name": "demo", "dir": str(tmp_path), "key": "/nonexistent/key",
-             "vms": [{"name": "a", "port": 1, "command": ["linux"]}]}
+    state = one_vm_lab(monkeypatch, tmp_path, SHUTDOWN + CLOSED, [(0, "boot-1"), (0, "")])
 
     class Stopped(FakeProcess):
         returncode = 1
@@ -178,10 +173,6 @@ def test_reboot_fails_at_once_when_a_revived_vm_stops(monkeypatch, tmp_path):
         vm.proc = Stopped()
         return vm
 
-    answers = iter([(0, "boot-1"), (0, "")])
-    monkeypatch.setattr(lab, "read_state", lambda name: state)
-    monkeypatch.setattr(lab, "ssh_run", lambda *a, **k: next(answers, (255, "Connection refused")))
-    monkeypatch.setattr(lab.time, "sleep", lambda seconds: None)
     monkeypatch.setattr(lab, "revive", revive)
     with pytest.raises(lab.LabError, match=r"(?s)VM a stopped \(status 1\) after it was started again.*Restarting"):
-        lab.cmd_reboot(lab.argparse.Namespace(name="demo", vms=["a"], timeout=3600, hang=45))
+        reboot_a(timeout=5)
