@@ -695,6 +695,11 @@ def vm_command(kernel: Kernel, image: str, rdir: str, lab: str, vm: dict, port: 
     return cmd
 
 
+def console_log(rdir: str, vm: str) -> str:
+    """Where a VM of the lab in run directory RDIR writes its console."""
+    return os.path.join(rdir, f"{vm}.console.log")
+
+
 def tail(path: str, lines: int = 25) -> str:
     try:
         with open(path, errors="replace") as fh:
@@ -737,7 +742,7 @@ class VM:
         self.entry = entry
         self.name = entry["name"]
         self.command = command
-        self.console = os.path.join(state["dir"], f"{self.name}.console.log")
+        self.console = console_log(state["dir"], self.name)
         self.proc: subprocess.Popen | None = None
         self.restarts = 0
         self.size = -1
@@ -1155,7 +1160,7 @@ def cmd_reboot(args: argparse.Namespace) -> None:
     while waiting:
         time.sleep(2)
         for name, entry in list(waiting.items()):
-            console = os.path.join(state["dir"], f"{name}.console.log")
+            console = console_log(state["dir"], name)
             vm = revived.get(name)
             if vm is not None and vm.proc.poll() is not None:
                 raise LabError(f"VM {name} stopped (status {vm.proc.returncode}) after it was started again; "
@@ -1179,7 +1184,7 @@ def cmd_reboot(args: argparse.Namespace) -> None:
                 (f"VM {name} did not come back from the reboot within {waited:.0f} s (last ssh: {last[name]})"
                  if name in went_down else
                  f"VM {name} never went down: after {waited:.0f} s it still answers ssh with its old boot id")
-                + f"; the end of its console log:\n{tail(os.path.join(state['dir'], name + '.console.log'))}"
+                + f"; the end of its console log:\n{tail(console_log(state['dir'], name))}"
                 for name in waiting))
     for name in revived:
         print(f"revived {name}")

@@ -21,6 +21,15 @@ LAB_PY = lab.__file__
 BOOT_ID = lab.BOOT_ID
 
 
+def run_dir(runner, name):
+    """The lab's run directory on this machine (where its ssh key, state and console logs are)."""
+    return os.path.dirname(runner.get_variables(name)["ansible_private_key_file"])
+
+
+def console_log(runner, name):
+    return lab.console_log(run_dir(runner, name), name)
+
+
 def lab_reboot(runner, names, *options):
     """Run `lab.py reboot` on the VMs NAMES of a testinfra AnsibleRunner's lab; return the VMs it started again."""
     lab_name = runner.get_variables(names[0])["lab_name"]
@@ -59,10 +68,9 @@ def reboot_with_a_hang(runner, name, attempts=3):
     If the stop came too late (the new kernel was already printing), the VM is let go and that reboot
     counts for nothing. Return the list `lab.py reboot` printed, from the first attempt that stopped it.
     """
-    rdir = os.path.dirname(runner.get_variables(name)["ansible_private_key_file"])
-    console = os.path.join(rdir, f"{name}.console.log")
+    console = console_log(runner, name)
     for _attempt in range(attempts):
-        with open(os.path.join(rdir, "state.json"), encoding="utf-8") as fh:
+        with open(os.path.join(run_dir(runner, name), "state.json"), encoding="utf-8") as fh:
             pid = next(vm["pid"] for vm in json.load(fh)["vms"] if vm["name"] == name)
         offset = os.path.getsize(console)
         stopped = []

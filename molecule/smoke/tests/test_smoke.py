@@ -207,6 +207,5 @@ def test_a_vm_hung_in_umls_reboot_is_started_again_on_its_disk():
     # Started again on its own copy-on-write disk, with its data-plane interface on the switch again.
     assert check(host, "cat /root/lab-token") == token
     host.run_test(f"ping -c 2 -W 2 {hostvars('director')['lab_segments']['lan']['address']}")
-    rdir = os.path.dirname(hostvars("rs1")["ansible_private_key_file"])
-    with open(os.path.join(rdir, "rs1.console.log"), encoding="utf-8", errors="replace") as fh:
+    with open(labtest.console_log(RUNNER, "rs1"), encoding="utf-8", errors="replace") as fh:
         assert "rs1 hung in UML's reboot; killed it and started it again on the same disk" in fh.read()
