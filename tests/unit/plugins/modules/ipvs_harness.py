@@ -6,10 +6,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
-from unittest import mock
-
 from ansible.module_utils import basic
 
 from ansible_collections.lvs.ipvs.plugins.module_utils import _ipvs_netlink as nl
@@ -18,14 +14,8 @@ from ansible_collections.lvs.ipvs.tests.unit.plugins.module_utils.ipvs_fake_kern
     FakeKernel,
     open_socket_factory,
 )
-
-try:
-    from ansible.module_utils.testing import patch_module_args
-except ImportError:  # ansible-core before 2.19
-    @contextlib.contextmanager
-    def patch_module_args(args=None):
-        with mock.patch.object(basic, '_ANSIBLE_ARGS', json.dumps({'ANSIBLE_MODULE_ARGS': args or {}}).encode()):
-            yield
+# ansible-core's own on 2.19 and later, a fallback before.
+from ansible_collections.lvs.ipvs.tests.unit.plugins.modules.module_args import patch_module_args
 
 
 class ModuleExit(Exception):

@@ -19,9 +19,10 @@ import shutil
 import socket
 
 from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.lvs.ipvs.plugins.module_utils import _rs_host
+# ansible-core's own on 2.19 and later, a fallback before.
+from ansible_collections.lvs.ipvs.tests.unit.plugins.modules.module_args import patch_module_args
 
 NetlinkError = _rs_host.NetlinkError  # pyroute2's own class (pyroute2 is installed for the tests)
 
