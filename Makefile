@@ -14,6 +14,10 @@ TREE := $(BUILD)/ansible_collections/lvs/ipvs
 # pyroute2 as Debian 12 ships it, to run the unit tests against both supported series.
 PYROUTE2_OLD := 0.7.2
 PYROUTE2_OLD_DIR := $(VENV)/pyroute2-$(PYROUTE2_OLD)
+# The lowest ansible-core meta/runtime.yml claims, for one more unit test pass, in a venv of its own.
+LOWEST_VENV := $(VENV)/ansible-core-lowest
+# What a unit test pass runs with, for its header.
+UNIT_VERSIONS := -c 'import importlib.metadata as m; print("ansible-core %s, pyroute2 %s" % (m.version("ansible-core"), m.version("pyroute2")))'
 LAB := $(BIN)/python molecule/lab/lab.py
 # Molecule scenarios that `make test` runs, JOBS at a time, each in a lab of its own; the
 # longest first (ipvs_modules: every module option, four passes each, about 15 minutes).
@@ -59,6 +63,12 @@ $(SANITY_VENV)/.installed: requirements/controller.txt | $(BIN)/.installed
 	  cp tools/ansible_test_get_pip.py ~/.ansible/test/cache/get_pip_$${pip_version//./_}.py
 	touch $@
 
+# Only what the unit tests need, all pinned; made once, like the environments above.
+$(LOWEST_VENV)/.installed: requirements/unit-lowest.txt | $(BIN)/.installed
+	$(PYTHON) -m venv $(LOWEST_VENV)
+	$(LOWEST_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/unit-lowest.txt
+	touch $@
+
 .PHONY: tree
 tree: | $(BIN)/.installed
 	@tools/collection-tree.sh $(BUILD) >/dev/null
@@ -75,11 +85,16 @@ sanity: setup tree $(SANITY_VENV)/.installed ## ansible-test sanity, with no ign
 	  --python $$($(CURDIR)/$(SANITY_VENV)/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 
 .PHONY: unit
-unit: setup tree ## unit tests, against pyroute2 from PyPI and as Debian 12 ships it, and of the lab tool
-	@echo "== unit tests, pyroute2 $$($(BIN)/python -c 'import pyroute2; print(pyroute2.__version__)')"
+unit: setup tree $(LOWEST_VENV)/.installed ## unit tests (pinned ansible-core with pyroute2 0.9 and 0.7; the lowest claimed ansible-core), the lab tool's
+	@claimed=$$(sed -n 's/^requires_ansible: *">= *\([0-9]*\.[0-9]*\)[^"]*"/\1/p' meta/runtime.yml); \
+	  grep -q "^ansible-core==$${claimed//./\\.}\.[0-9]*$$" requirements/unit-lowest.txt || \
+	  { echo "unit: requirements/unit-lowest.txt does not pin the ansible-core $${claimed:-?} that meta/runtime.yml claims"; exit 1; }
+	@echo "== unit tests, $$($(BIN)/python $(UNIT_VERSIONS))"
 	cd $(TREE) && PYTHONPATH=$(CURDIR)/$(BUILD) $(CURDIR)/$(BIN)/pytest -p no:cacheprovider tests/unit
-	@echo "== unit tests, pyroute2 $(PYROUTE2_OLD)"
+	@echo "== unit tests, $$(PYTHONPATH=$(PYROUTE2_OLD_DIR) $(BIN)/python $(UNIT_VERSIONS))"
 	cd $(TREE) && PYTHONPATH=$(CURDIR)/$(PYROUTE2_OLD_DIR):$(CURDIR)/$(BUILD) $(CURDIR)/$(BIN)/pytest -p no:cacheprovider tests/unit
+	@echo "== unit tests, $$($(LOWEST_VENV)/bin/python $(UNIT_VERSIONS)) (the lowest meta/runtime.yml claims)"
+	cd $(TREE) && PYTHONPATH=$(CURDIR)/$(BUILD) $(CURDIR)/$(LOWEST_VENV)/bin/pytest -p no:cacheprovider tests/unit
 	@echo "== unit tests of the lab tool"
 	$(BIN)/pytest -p no:cacheprovider molecule/lab/tests
 
