@@ -47,7 +47,9 @@ KERNEL_SOURCE_PACKAGE = "linux-source-6.1"
 KERNEL_SOURCE_TARBALL = "/usr/src/linux-source-6.1.tar.xz"
 # Bump when the build procedure changes in a way that changes the result.
 KERNEL_RECIPE = "1"
-IMAGE_RECIPE = "1"
+ROOTFS_RECIPE = "1"
+# 2: the image's own depmod indexes the kernel modules.
+IMAGE_RECIPE = "2"
 
 
 Kernel = collections.namedtuple("Kernel", "key binary modules release")
@@ -356,7 +358,7 @@ def tree_hash(path: str) -> str:
 
 
 def rootfs_key() -> str:
-    return sha("rootfs", IMAGE_RECIPE, RELEASE, apt_mirror(), ",".join(PACKAGES))
+    return sha("rootfs", ROOTFS_RECIPE, RELEASE, apt_mirror(), ",".join(PACKAGES))
 
 
 def image_key(kernel: Kernel) -> str:
@@ -410,6 +412,9 @@ def build_image(kernel: Kernel) -> str:
         moddir = os.path.join(stage, "usr", "lib", "modules")
         os.makedirs(moddir, exist_ok=True)
         run(["cp", "-a", kernel.modules, os.path.join(moddir, kernel.release)])
+        # modules.dep and the other indexes modprobe needs, made by the image's own kmod: the kernel's
+        # modules_install makes them only when the build host has depmod (kmod), which it need not have.
+        run(["chroot", stage, "depmod", "-a", kernel.release])
         run(["cp", "-a", os.path.join(IMAGE_FILES, "rootfs") + "/.", stage])
         with open(os.path.join(stage, "etc", "fstab"), "w") as fh:
             # The kernel mounts the root file system read-write (root=/dev/ubda rw); there is no udev
