@@ -8,8 +8,11 @@
 Each scenario runs ``molecule test -s SCENARIO`` with its output in DIR/SCENARIO.log; each has
 a lab of its own (own run directory, switches and ports), so they do not collide. The VMs'
 console logs are kept in DIR/consoles/LAB/ (LVS_LAB_LOG_DIR, unless already set), so a VM that
-hung or did not come back can be looked at after its lab is gone. A failed scenario's log tail
-is printed. The last line reads "N passed, N failed".
+hung or did not come back can be looked at after its lab is gone. Molecule's working files of each
+scenario are kept in this checkout, in .build/molecule/SCENARIO (MOLECULE_EPHEMERAL_DIRECTORY), not
+in Molecule's default place, which is named after the checkout's directory name only and so is
+shared by two clones of the same name. A failed scenario's log tail is printed. The last line reads
+"N passed, N failed".
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import threading
 import time
 
 TAIL_LINES = 60
+CHECKOUT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUNNING: set[subprocess.Popen] = set()
 LOCK = threading.Lock()
 
@@ -31,10 +35,11 @@ LOCK = threading.Lock()
 def run(scenario: str, logs: str) -> tuple[str, int, float]:
     """Run one scenario; return its name, exit code and duration in seconds."""
     path = os.path.join(logs, scenario + '.log')
+    env = dict(os.environ, MOLECULE_EPHEMERAL_DIRECTORY=os.path.join(CHECKOUT, '.build', 'molecule', scenario))
     started = time.monotonic()
     with open(path, 'wb') as log:
         with subprocess.Popen(['molecule', 'test', '-s', scenario], stdout=log, stderr=subprocess.STDOUT,
-                              stdin=subprocess.DEVNULL, start_new_session=True) as process:
+                              stdin=subprocess.DEVNULL, start_new_session=True, env=env) as process:
             with LOCK:
                 RUNNING.add(process)
             code = process.wait()

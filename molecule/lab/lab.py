@@ -14,9 +14,10 @@ Commands (run as root):
   lab.py prune                       remove cached kernels and images nothing uses any more
 
 Everything lives under ${LVS_LAB_CACHE:-$HOME/.cache/lvs-ipvs-lab}:
-  kernel/<key>/       the built kernel (linux), its modules and config
-  image/<key>.img     the base image (read-only backing file of every VM)
-  run/<NAME>/         one directory per running lab: sockets, copy-on-write disks, logs, ssh key
+  kernel/<key>/         the built kernel (linux), its modules and config, shared by every checkout
+  image/<key>.img       the base image (read-only backing file of every VM), shared by every checkout
+  run/<checkout>/<NAME>/  one directory per running lab of this checkout (<checkout> is a hash of its
+                        path): sockets, copy-on-write disks, logs, ssh key
 Standard library and PyYAML only.
 """
 
@@ -26,6 +27,7 @@ import argparse
 import collections
 import contextlib
 import fcntl
+import glob
 import hashlib
 import ipaddress
 import json
@@ -608,8 +610,40 @@ def normalise_topology(vms: list, where: str) -> list[dict]:
 # ------------------------------------------------------------------------------------------ processes
 
 
-def runs_dir() -> str:
+def checkout_dir() -> str:
+    """The checkout (work tree) this lab tool belongs to."""
+    return os.path.realpath(os.path.join(LAB_DIR, "..", ".."))
+
+
+def checkout_key() -> str:
+    """A short name for this checkout: labs of two checkouts never share a run directory, even of one name."""
+    return sha("checkout", checkout_dir())[:12]
+
+
+def runs_root() -> str:
+    """The run directories of every checkout, one directory per checkout (the ports they hold are global)."""
     return os.path.join(cache_dir(), "run")
+
+
+def runs_dir() -> str:
+    """The run directories of this checkout's labs."""
+    return os.path.join(runs_root(), checkout_key())
+
+
+def lab_names() -> list[str]:
+    """The names of this checkout's labs (running, or left by a killed run)."""
+    top = runs_dir()
+    names = os.listdir(top) if os.path.isdir(top) else []
+    return sorted(n for n in names if LAB_NAME_RE.fullmatch(n) and os.path.isdir(os.path.join(top, n)))
+
+
+def all_run_dirs() -> list[str]:
+    """The run directory of every lab of every checkout that has a state file (including labs of the old
+    layout, run/<name>/, whose ports may still be in use)."""
+    found = []
+    for pattern in ("*/*/state.json", "*/state.json"):
+        found += [os.path.dirname(p) for p in glob.glob(os.path.join(glob.escape(runs_root()), pattern))]
+    return sorted(found)
 
 
 def run_dir(name: str) -> str:
@@ -620,8 +654,8 @@ def run_dir(name: str) -> str:
 
 
 def slirp_marker(name: str) -> str:
-    """A word in every management forwarder's command line that names its lab."""
-    return f"/hostname=lvslab.{name}/"
+    """A word in every management forwarder's command line that names its lab (and checkout)."""
+    return f"/hostname=lvslab.{checkout_key()}.{name}/"
 
 
 LAB_PROGRAMS = {"linux", "linux.uml", "vde_switch", "vde_plug"}
@@ -689,15 +723,14 @@ PORT_LIMIT = PORT_BASE + 2000
 
 
 def ports_in_use_by_labs(exclude: str) -> set[int]:
+    """The ports the labs of every checkout hold, but the lab in run directory EXCLUDE."""
     used: set[int] = set()
-    if not os.path.isdir(runs_dir()):
-        return used
-    for name in os.listdir(runs_dir()):
-        if name == exclude:
+    for rdir in all_run_dirs():
+        if rdir == exclude:
             continue
-        with contextlib.suppress(OSError, ValueError, KeyError):
-            state = json.load(open(os.path.join(runs_dir(), name, "state.json")))
-            used.update(vm["port"] for vm in state["vms"])
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            with open(os.path.join(rdir, "state.json")) as fh:
+                used.update(vm["port"] for vm in json.load(fh)["vms"])
     return used
 
 
@@ -710,9 +743,9 @@ def port_free(port: int) -> bool:
     return True
 
 
-def allocate_ports(name: str, count: int) -> list[int]:
-    """COUNT free loopback ports not claimed by another lab (call with the ports lock held)."""
-    taken = ports_in_use_by_labs(name)
+def allocate_ports(rdir: str, count: int) -> list[int]:
+    """COUNT free loopback ports not claimed by another lab of any checkout (call with the ports lock held)."""
+    taken = ports_in_use_by_labs(rdir)
     ports = []
     for port in range(PORT_BASE, PORT_LIMIT):
         if port not in taken and port_free(port):
@@ -916,11 +949,43 @@ def start_lab(state: dict, vms: list[dict], kernel: Kernel, image: str) -> list[
     return machines
 
 
+# The longest path a UNIX socket can have (sun_path, less its NUL).
+SOCKET_PATH_MAX = 107
+
+
+def check_socket_paths(rdir: str, vms: list[dict]) -> None:
+    """Fail before anything starts when a socket of the lab would not fit in a UNIX socket address."""
+    paths = [f"{rdir}/sw-{i['segment']}/.{0:07d}-{0:05d}" for vm in vms for i in vm["interfaces"]]
+    paths += [f"{rdir}/uml/{vm['name']}/mconsole" for vm in vms]
+    longest = max(paths, key=len)
+    if len(longest) > SOCKET_PATH_MAX:
+        raise LabError(f"the lab's sockets would be too long for UNIX sockets ({longest}, {len(longest)} > "
+                       f"{SOCKET_PATH_MAX} characters): use a shorter lab or segment name, or a shorter LVS_LAB_CACHE")
+
+
+def check_files_unclaimed(rdir: str, files: list[str]) -> None:
+    """Refuse to write FILES (inventory, instance config) when another lab, of this checkout or another,
+    wrote them: two Molecule runs that share an ephemeral directory would otherwise test each other's VMs."""
+    for other in all_run_dirs():
+        if other == rdir:
+            continue
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            with open(os.path.join(other, "state.json")) as fh:
+                state = json.load(fh)
+            shared = sorted(set(files) & set(state["files"]))
+            if shared:
+                raise LabError(f"{', '.join(shared)} belongs to the lab {state['name']} in {other}: two Molecule "
+                               "runs share an ephemeral directory (Molecule names it after the checkout's "
+                               "directory name and the scenario only). Set MOLECULE_EPHEMERAL_DIRECTORY for one "
+                               f"of them, or remove that lab first (`lab.py down {state['name']}` in its checkout)")
+
+
 def cmd_up(args: argparse.Namespace) -> None:
     start = time.monotonic()
     name = args.name
     rdir = run_dir(name)
     vms = load_topology(args.topology)
+    check_socket_paths(rdir, vms)
     kernel = lab_kernel(build=not args.no_build)
     image = build_image(kernel) if not args.no_build else image_path(kernel)
     if not os.path.exists(image):
@@ -928,17 +993,20 @@ def cmd_up(args: argparse.Namespace) -> None:
     # Under the lock until the VMs run and their PIDs are in state.json: another lab's `up` does not
     # take these ports, and `down --stale` does not take this lab for a dead one.
     with locked(os.path.join(cache_dir(), "ports.lock")):
+        # Files written outside the run directory, listed before they exist so that down removes them.
+        files = [os.path.abspath(p) for p in (args.inventory, args.instance_config) if p]
+        check_files_unclaimed(rdir, files)
         # A lab of the same name, running or left by a killed run, goes first.
         if os.path.exists(rdir) or lab_processes(name):
             log(f"removing the previous lab {name}")
             down(name)
         os.makedirs(os.path.join(rdir, "uml"))
-        ports = allocate_ports(name, len(vms))
+        write_file(os.path.join(runs_dir(), "checkout"), checkout_dir() + "\n")
+        ports = allocate_ports(rdir, len(vms))
         state = {
             "name": name, "dir": rdir, "key": os.path.join(rdir, "id_ed25519"), "kernel": kernel.binary,
             "release": kernel.release, "image": image, "created": time.time(),
-            # Files written outside the run directory, listed before they exist so that down removes them.
-            "files": [os.path.abspath(p) for p in (args.inventory, args.instance_config) if p],
+            "files": files,
             "segments": sorted({i["segment"] for vm in vms for i in vm["interfaces"]}),
             "vms": [{"name": vm["name"], "port": port} for vm, port in zip(vms, ports)],
         }
@@ -1114,8 +1182,7 @@ def cmd_down(args: argparse.Namespace) -> None:
             # Only labs none of whose VMs runs any more: never someone else's live lab. Decided under
             # the lock, which `up` holds from making a run directory until its VMs' PIDs are in
             # state.json, so a lab being started is never taken for a dead one.
-            existing = sorted(os.listdir(runs_dir())) if os.path.isdir(runs_dir()) else []
-            names += [n for n in existing if n not in names and LAB_NAME_RE.fullmatch(n) and not lab_vm_running(n)]
+            names += [n for n in lab_names() if n not in names and not lab_vm_running(n)]
         for name in names:
             down(name)
 
@@ -1250,7 +1317,7 @@ def cmd_reboot(args: argparse.Namespace) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> None:
-    names = args.names or (sorted(os.listdir(runs_dir())) if os.path.isdir(runs_dir()) else [])
+    names = args.names or lab_names()
     if not names:
         print("no labs")
         return
@@ -1286,12 +1353,13 @@ def cmd_prune(args: argparse.Namespace) -> None:
     """Remove cached kernels, root file systems and images that neither the current build nor a running lab uses."""
     kernel = lab_kernel(build=False)
     keep = {kernel_dir(), os.path.join(cache_dir(), "image", f"rootfs-{rootfs_key()}"), image_path(kernel)}
-    if os.path.isdir(runs_dir()):
-        for name in os.listdir(runs_dir()):
-            with contextlib.suppress(LabError):
-                state = read_state(name)
-                keep.add(state["image"])
-                keep.add(os.path.dirname(state["kernel"]))
+    # The cache is shared: what a lab of any checkout runs on stays.
+    for rdir in all_run_dirs():
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            with open(os.path.join(rdir, "state.json")) as fh:
+                state = json.load(fh)
+            keep.add(state["image"])
+            keep.add(os.path.dirname(state["kernel"]))
     removed = 0
     # Holding both build locks: no build is writing into the cache meanwhile.
     with locked(os.path.join(cache_dir(), "kernel.lock")), locked(os.path.join(cache_dir(), "image.lock")):
