@@ -16,16 +16,17 @@ follow the kernel's attribute names (``af``, ``protocol``, ``addr``,
 not send is absent from the dict, so a caller can tell "not supported by
 this kernel" from "zero".
 
-pyroute2 provides the generic netlink family resolution (its
-``GenericNetlinkSocket``) and the base classes of the message definitions
-below (``genlmsg``/``nla``), which also document the wire format and let the
-unit tests cross-check this file against pyroute2's own codec.  Messages are
-packed and parsed here with ``struct`` because pyroute2's generic encoder
-costs about 0.6 ms per message, which a table of 10,000 real servers cannot
-afford.  Change requests are sent in batches (many messages per ``send()``);
-the kernel runs them in order, answers an error for each one that fails and
-an acknowledgement for the last one of each batch, so one batch costs one
-round trip.
+Everything here is the standard library (``socket``, ``struct``): the
+socket, the generic netlink family resolution (a CTRL_CMD_GETFAMILY request
+to the kernel's nlctrl family) and the packing and parsing of messages, so a
+director needs no Python library beyond Python itself.  Messages are packed
+and parsed with ``struct`` because a generic netlink attribute encoder (such
+as pyroute2's, about 0.6 ms per message) is too slow for a table of 10,000
+real servers; the unit tests cross-check this codec against pyroute2's.
+Change requests are sent in batches (many messages per ``send()``); the
+kernel runs them in order, answers an error for each one that fails and an
+acknowledgement for the last one of each batch, so one batch costs one round
+trip.
 """
 
 from __future__ import annotations
@@ -37,21 +38,6 @@ import struct
 import time
 
 from ansible_collections.lvs.ipvs.plugins.module_utils._common import LvsError
-from ansible_collections.lvs.ipvs.plugins.module_utils._pyroute2 import preload
-
-try:
-    preload('pyroute2.netlink', 'pyroute2.netlink.exceptions', 'pyroute2.netlink.generic')
-    from pyroute2.netlink import genlmsg, nla
-    from pyroute2.netlink.exceptions import NetlinkError
-    from pyroute2.netlink.generic import GenericNetlinkSocket
-except ImportError as exc:  # pragma: no cover - exercised by the modules' missing_required_lib path
-    HAS_PYROUTE2 = False
-    PYROUTE2_IMPORT_ERROR = exc
-    genlmsg = nla = object
-    NetlinkError = GenericNetlinkSocket = None
-else:
-    HAS_PYROUTE2 = True
-    PYROUTE2_IMPORT_ERROR = None
 
 # ---------------------------------------------------------------------------
 # Constants (include/uapi/linux/ip_vs.h, include/uapi/linux/netlink.h)
@@ -60,6 +46,14 @@ else:
 GENL_NAME = 'IPVS'
 GENL_VERSION = 1
 NETLINK_GENERIC = 16
+
+# The generic netlink controller (include/uapi/linux/genetlink.h), which maps
+# family names to the ids that are the message types of their messages.
+GENL_ID_CTRL = 0x10
+CTRL_CMD_GETFAMILY = 3
+CTRL_VERSION = 1
+CTRL_ATTR_FAMILY_ID = 1
+CTRL_ATTR_FAMILY_NAME = 2
 
 NLM_F_REQUEST = 0x1
 NLM_F_MULTI = 0x2
@@ -173,149 +167,6 @@ AF_INET6 = socket.AF_INET6
 BATCH_MESSAGES = 256
 RECV_BUFFER = 65536
 DEFAULT_TIMEOUT = 30.0
-
-# ---------------------------------------------------------------------------
-# Message classes (pyroute2).  They describe the wire format, give pyroute2's
-# family resolution a class to bind, and let tests decode what this file packs.
-# ---------------------------------------------------------------------------
-
-
-class IpvsStats(nla):
-    """Statistics nest with 32-bit counters (IPVS_SVC_ATTR_STATS, IPVS_DEST_ATTR_STATS)."""
-
-    nla_map = (
-        ('IPVS_STATS_ATTR_UNSPEC', 'none'),
-        ('IPVS_STATS_ATTR_CONNS', 'uint32'),
-        ('IPVS_STATS_ATTR_INPKTS', 'uint32'),
-        ('IPVS_STATS_ATTR_OUTPKTS', 'uint32'),
-        ('IPVS_STATS_ATTR_INBYTES', 'uint64'),
-        ('IPVS_STATS_ATTR_OUTBYTES', 'uint64'),
-        ('IPVS_STATS_ATTR_CPS', 'uint32'),
-        ('IPVS_STATS_ATTR_INPPS', 'uint32'),
-        ('IPVS_STATS_ATTR_OUTPPS', 'uint32'),
-        ('IPVS_STATS_ATTR_INBPS', 'uint32'),
-        ('IPVS_STATS_ATTR_OUTBPS', 'uint32'),
-        ('IPVS_STATS_ATTR_PAD', 'none'),
-    )
-
-
-class IpvsStats64(nla):
-    """Statistics nest with 64-bit counters (IPVS_SVC_ATTR_STATS64, IPVS_DEST_ATTR_STATS64)."""
-
-    nla_map = (
-        ('IPVS_STATS_ATTR_UNSPEC', 'none'),
-        ('IPVS_STATS_ATTR_CONNS', 'uint64'),
-        ('IPVS_STATS_ATTR_INPKTS', 'uint64'),
-        ('IPVS_STATS_ATTR_OUTPKTS', 'uint64'),
-        ('IPVS_STATS_ATTR_INBYTES', 'uint64'),
-        ('IPVS_STATS_ATTR_OUTBYTES', 'uint64'),
-        ('IPVS_STATS_ATTR_CPS', 'uint64'),
-        ('IPVS_STATS_ATTR_INPPS', 'uint64'),
-        ('IPVS_STATS_ATTR_OUTPPS', 'uint64'),
-        ('IPVS_STATS_ATTR_INBPS', 'uint64'),
-        ('IPVS_STATS_ATTR_OUTBPS', 'uint64'),
-        ('IPVS_STATS_ATTR_PAD', 'none'),
-    )
-
-
-class IpvsServiceFlags(nla):
-    """struct ip_vs_flags: only the bits set in ``mask`` are changed by the kernel."""
-
-    fields = (('flags', 'I'), ('mask', 'I'))
-
-
-class IpvsService(nla):
-    """IPVS_CMD_ATTR_SERVICE.  ADDR is 16 bytes (union nf_inet_addr); NETMASK is a
-    big-endian mask for IPv4 but a host-order prefix length for IPv6, so it is
-    typed as raw bytes here."""
-
-    nla_map = (
-        ('IPVS_SVC_ATTR_UNSPEC', 'none'),
-        ('IPVS_SVC_ATTR_AF', 'uint16'),
-        ('IPVS_SVC_ATTR_PROTOCOL', 'uint16'),
-        ('IPVS_SVC_ATTR_ADDR', 'cdata'),
-        ('IPVS_SVC_ATTR_PORT', 'be16'),
-        ('IPVS_SVC_ATTR_FWMARK', 'uint32'),
-        ('IPVS_SVC_ATTR_SCHED_NAME', 'asciiz'),
-        ('IPVS_SVC_ATTR_FLAGS', 'flags'),
-        ('IPVS_SVC_ATTR_TIMEOUT', 'uint32'),
-        ('IPVS_SVC_ATTR_NETMASK', 'cdata'),
-        ('IPVS_SVC_ATTR_STATS', 'stats'),
-        ('IPVS_SVC_ATTR_PE_NAME', 'asciiz'),
-        ('IPVS_SVC_ATTR_STATS64', 'stats64'),
-    )
-    flags = IpvsServiceFlags
-    stats = IpvsStats
-    stats64 = IpvsStats64
-
-
-class IpvsDest(nla):
-    """IPVS_CMD_ATTR_DEST (a real server).  PORT and TUN_PORT are big-endian."""
-
-    nla_map = (
-        ('IPVS_DEST_ATTR_UNSPEC', 'none'),
-        ('IPVS_DEST_ATTR_ADDR', 'cdata'),
-        ('IPVS_DEST_ATTR_PORT', 'be16'),
-        ('IPVS_DEST_ATTR_FWD_METHOD', 'uint32'),
-        ('IPVS_DEST_ATTR_WEIGHT', 'uint32'),
-        ('IPVS_DEST_ATTR_U_THRESH', 'uint32'),
-        ('IPVS_DEST_ATTR_L_THRESH', 'uint32'),
-        ('IPVS_DEST_ATTR_ACTIVE_CONNS', 'uint32'),
-        ('IPVS_DEST_ATTR_INACT_CONNS', 'uint32'),
-        ('IPVS_DEST_ATTR_PERSIST_CONNS', 'uint32'),
-        ('IPVS_DEST_ATTR_STATS', 'stats'),
-        ('IPVS_DEST_ATTR_ADDR_FAMILY', 'uint16'),
-        ('IPVS_DEST_ATTR_STATS64', 'stats64'),
-        ('IPVS_DEST_ATTR_TUN_TYPE', 'uint8'),
-        ('IPVS_DEST_ATTR_TUN_PORT', 'be16'),
-        ('IPVS_DEST_ATTR_TUN_FLAGS', 'uint16'),
-    )
-    stats = IpvsStats
-    stats64 = IpvsStats64
-
-
-class IpvsDaemon(nla):
-    """IPVS_CMD_ATTR_DAEMON (connection synchronisation daemon)."""
-
-    nla_map = (
-        ('IPVS_DAEMON_ATTR_UNSPEC', 'none'),
-        ('IPVS_DAEMON_ATTR_STATE', 'uint32'),
-        ('IPVS_DAEMON_ATTR_MCAST_IFN', 'asciiz'),
-        ('IPVS_DAEMON_ATTR_SYNC_ID', 'uint32'),
-        ('IPVS_DAEMON_ATTR_SYNC_MAXLEN', 'uint16'),
-        ('IPVS_DAEMON_ATTR_MCAST_GROUP', 'ip4addr'),
-        ('IPVS_DAEMON_ATTR_MCAST_GROUP6', 'ip6addr'),
-        ('IPVS_DAEMON_ATTR_MCAST_PORT', 'uint16'),
-        ('IPVS_DAEMON_ATTR_MCAST_TTL', 'uint8'),
-    )
-
-
-class IpvsMessage(genlmsg):
-    """A message of the IPVS generic netlink family (commands other than GET_INFO)."""
-
-    nla_map = (
-        ('IPVS_CMD_ATTR_UNSPEC', 'none'),
-        ('IPVS_CMD_ATTR_SERVICE', 'service'),
-        ('IPVS_CMD_ATTR_DEST', 'dest'),
-        ('IPVS_CMD_ATTR_DAEMON', 'daemon'),
-        ('IPVS_CMD_ATTR_TIMEOUT_TCP', 'uint32'),
-        ('IPVS_CMD_ATTR_TIMEOUT_TCP_FIN', 'uint32'),
-        ('IPVS_CMD_ATTR_TIMEOUT_UDP', 'uint32'),
-    )
-    service = IpvsService
-    dest = IpvsDest
-    daemon = IpvsDaemon
-
-
-class IpvsInfoMessage(genlmsg):
-    """The reply to IPVS_CMD_GET_INFO: its top-level attributes reuse ids 1 and 2."""
-
-    nla_map = (
-        ('IPVS_INFO_ATTR_UNSPEC', 'none'),
-        ('IPVS_INFO_ATTR_VERSION', 'uint32'),
-        ('IPVS_INFO_ATTR_CONN_TAB_SIZE', 'uint32'),
-    )
-
 
 # ---------------------------------------------------------------------------
 # Packing
@@ -665,29 +516,32 @@ class NetlinkFailure(LvsError):
         self.code = code
 
 
-def resolve_family(name=GENL_NAME):
-    """The generic netlink family id of IPVS, through pyroute2.
-
-    Raises IpvsUnavailable when the family is missing (ip_vs not loaded)."""
-    if not HAS_PYROUTE2:
-        raise LvsError('the Python library pyroute2 is required to manage IPVS (%s)' % PYROUTE2_IMPORT_ERROR)
-    genl = GenericNetlinkSocket()
-    try:
-        genl.bind(name, IpvsMessage)
-        return genl.prid
-    except NetlinkError as exc:
-        if exc.code == errno.ENOENT:
-            raise IpvsUnavailable('the kernel has no %s generic netlink family: the ip_vs kernel module is not loaded' % name)
-        raise _permission_or(exc.code, 'resolving the %s generic netlink family' % name)
-    finally:
-        genl.close()
-
-
 def _permission_or(code, what):
-    if code == errno.EPERM:
+    if code in (errno.EPERM, errno.EACCES):
         return NetlinkFailure('permission denied while %s: managing IPVS needs root (CAP_NET_ADMIN in the initial '
                               'network namespace); use become: true' % what, code)
     return NetlinkFailure('%s failed: %s' % (what, os.strerror(code)), code)
+
+
+def _netlink_socket(timeout):
+    """A bound NETLINK_GENERIC socket with a receive timeout."""
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_GENERIC)
+    try:
+        try:
+            sock.setsockopt(SOL_NETLINK, NETLINK_CAP_ACK, 1)
+        except OSError:  # kernels before 4.3 echo the request in every ack
+            pass
+        # A receive timeout in the kernel rather than select() before each
+        # recv(): one system call less per read, and a table is read with
+        # one dump per service.
+        seconds = int(timeout)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO,
+                        struct.pack('@ll', seconds, int((timeout - seconds) * 1000000)))
+        sock.bind((0, 0))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 class IpvsSocket(object):
@@ -706,23 +560,24 @@ class IpvsSocket(object):
         self._seq = int(time.time()) & 0x7FFFFFFF
         self._buf = bytearray(RECV_BUFFER)
         if sock is None:
-            sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_GENERIC)
             try:
-                sock.setsockopt(SOL_NETLINK, NETLINK_CAP_ACK, 1)
-            except OSError:  # kernels before 4.3 echo the request in every ack
-                pass
-            # A receive timeout in the kernel rather than select() before each
-            # recv(): one system call less per read, and a table is read with
-            # one dump per service.
-            seconds = int(timeout)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO,
-                            struct.pack('@ll', seconds, int((timeout - seconds) * 1000000)))
-            sock.bind((0, 0))
+                sock = _netlink_socket(timeout)
+            except OSError as exc:
+                raise _permission_or(exc.errno or errno.EIO, 'opening a generic netlink socket')
         self._sock = sock
 
     @classmethod
-    def open(cls, **kwargs):
-        return cls(resolve_family(), **kwargs)
+    def open(cls, name=GENL_NAME, **kwargs):
+        """A socket for the family ``name`` (IPVS), its id resolved over the
+        socket itself.  Raises IpvsUnavailable when the kernel has no such
+        family (ip_vs is not loaded)."""
+        ipvs = cls(None, **kwargs)
+        try:
+            ipvs.family_id = ipvs.resolve_family(name)
+        except BaseException:
+            ipvs.close()
+            raise
+        return ipvs
 
     def close(self):
         if self._sock is not None:
@@ -751,6 +606,33 @@ class IpvsSocket(object):
         except (BlockingIOError, socket.timeout):
             raise LvsError('no answer from the kernel over netlink within %s seconds' % self.timeout)
         return self._buf, length
+
+    def resolve_family(self, name=GENL_NAME):
+        """The id of the generic netlink family ``name``: CTRL_CMD_GETFAMILY
+        to the kernel's controller (nlctrl), whose reply carries
+        CTRL_ATTR_FAMILY_ID.  The kernel answers ENOENT for a family that is
+        not registered, which for IPVS means that ip_vs is not loaded."""
+        seq = self._next_seq()
+        body = _GENLHDR.pack(CTRL_CMD_GETFAMILY, CTRL_VERSION, 0) + _attr_string(CTRL_ATTR_FAMILY_NAME, name)
+        self._sock.send(_NLMSGHDR.pack(16 + len(body), GENL_ID_CTRL, NLM_F_REQUEST, seq, 0) + body)
+        what = 'resolving the %s generic netlink family' % name
+        while True:
+            data, length = self._recv()
+            for msg_type, _flags, msg_seq, start, end in iter_messages(data, length):
+                if msg_seq != seq:
+                    continue
+                if msg_type == NLMSG_ERROR:
+                    code = -_I32.unpack_from(data, start)[0]
+                    if code == errno.ENOENT:
+                        raise IpvsUnavailable('the kernel has no %s generic netlink family: the ip_vs kernel module '
+                                              'is not loaded' % name)
+                    if code:
+                        raise _permission_or(code, what)
+                else:
+                    for attr_type, value_start, value_end in iter_attrs(data, start + _GENLHDR.size, end):
+                        if attr_type == CTRL_ATTR_FAMILY_ID and value_end - value_start >= _U16.size:
+                            return _U16.unpack_from(data, value_start)[0]
+                raise LvsError('%s failed: the kernel answered without a family id' % what)
 
     # -- requests -----------------------------------------------------------
 

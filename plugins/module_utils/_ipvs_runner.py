@@ -22,8 +22,6 @@ import ipaddress
 import os
 import time
 
-from ansible.module_utils.basic import missing_required_lib
-
 from ansible_collections.lvs.ipvs.plugins.module_utils._common import LvsError
 from ansible_collections.lvs.ipvs.plugins.module_utils import _ipvs_netlink as netlink
 from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_model import (
@@ -496,8 +494,6 @@ def _finish(module, session, operations, before, after, extra=None):
 
 
 def _run(module, flow):
-    if not netlink.HAS_PYROUTE2:
-        module.fail_json(msg=missing_required_lib('pyroute2'), exception=str(netlink.PYROUTE2_IMPORT_ERROR))
     session = Session(module)
     try:
         result = flow(module, session)

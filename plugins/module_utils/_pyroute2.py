@@ -7,6 +7,10 @@
 This file is private to the lvs.ipvs collection: its contents may change
 without notice and must not be imported from outside the collection.
 
+Only the real-server modules use pyroute2 (rtnetlink through its IPRoute,
+in _rs_host); the IPVS modules speak generic netlink with the standard
+library alone (_ipvs_netlink) and import nothing of it.
+
 ``import pyroute2.netlink.generic`` first runs the package's ``__init__``.
 In pyroute2 0.7 (Debian 12's python3-pyroute2) that reads the entry points of
 every installed distribution and imports the whole library (IPRoute, NDB,

@@ -5,9 +5,13 @@
 """A simulated kernel IPVS behind a socket-like object, for the unit tests.
 
 It decodes the requests it receives with pyroute2's codec (driven by the
-collection's message classes) and encodes its replies with pyroute2 too, so
-the collection's own struct packer and parser are checked against an
-independent implementation of the wire format.  Its rules follow
+message classes below, which describe the IPVS family's wire format) and
+encodes its replies with pyroute2 too, so the collection's own struct packer
+and parser are checked against an independent implementation of the wire
+format.  The collection itself does not use pyroute2 for IPVS; only these
+tests do.  The kernel's generic netlink controller (nlctrl) answers the
+family look-up (CTRL_CMD_GETFAMILY) the same way: IPVS's id while ip_vs is
+loaded, ENOENT when it is not, or an error the test chooses.  Its rules follow
 net/netfilter/ipvs/ip_vs_ctl.c: the errors (EEXIST, ESRCH, ENOENT, EINVAL,
 ERANGE), flags masks, the HASHED bit in every reply, IPv6 netmask as a
 prefix length, mixed address families only with tunnelling, GUE needing a
@@ -20,6 +24,8 @@ import collections
 import errno
 import socket
 import struct
+
+from pyroute2.netlink import ctrlmsg, genlmsg, nla
 
 from ansible_collections.lvs.ipvs.plugins.module_utils import _ipvs_netlink as nl
 
@@ -46,11 +52,161 @@ def _attrs(nla_obj):
     return dict((item[0], item[1]) for item in nla_obj['attrs'])
 
 
+# ---------------------------------------------------------------------------
+# The IPVS family's messages as pyroute2 classes (include/uapi/linux/ip_vs.h)
+# ---------------------------------------------------------------------------
+
+class IpvsStats(nla):
+    """Statistics nest with 32-bit counters (IPVS_SVC_ATTR_STATS, IPVS_DEST_ATTR_STATS)."""
+
+    nla_map = (
+        ('IPVS_STATS_ATTR_UNSPEC', 'none'),
+        ('IPVS_STATS_ATTR_CONNS', 'uint32'),
+        ('IPVS_STATS_ATTR_INPKTS', 'uint32'),
+        ('IPVS_STATS_ATTR_OUTPKTS', 'uint32'),
+        ('IPVS_STATS_ATTR_INBYTES', 'uint64'),
+        ('IPVS_STATS_ATTR_OUTBYTES', 'uint64'),
+        ('IPVS_STATS_ATTR_CPS', 'uint32'),
+        ('IPVS_STATS_ATTR_INPPS', 'uint32'),
+        ('IPVS_STATS_ATTR_OUTPPS', 'uint32'),
+        ('IPVS_STATS_ATTR_INBPS', 'uint32'),
+        ('IPVS_STATS_ATTR_OUTBPS', 'uint32'),
+        ('IPVS_STATS_ATTR_PAD', 'none'),
+    )
+
+
+class IpvsStats64(nla):
+    """Statistics nest with 64-bit counters (IPVS_SVC_ATTR_STATS64, IPVS_DEST_ATTR_STATS64)."""
+
+    nla_map = (
+        ('IPVS_STATS_ATTR_UNSPEC', 'none'),
+        ('IPVS_STATS_ATTR_CONNS', 'uint64'),
+        ('IPVS_STATS_ATTR_INPKTS', 'uint64'),
+        ('IPVS_STATS_ATTR_OUTPKTS', 'uint64'),
+        ('IPVS_STATS_ATTR_INBYTES', 'uint64'),
+        ('IPVS_STATS_ATTR_OUTBYTES', 'uint64'),
+        ('IPVS_STATS_ATTR_CPS', 'uint64'),
+        ('IPVS_STATS_ATTR_INPPS', 'uint64'),
+        ('IPVS_STATS_ATTR_OUTPPS', 'uint64'),
+        ('IPVS_STATS_ATTR_INBPS', 'uint64'),
+        ('IPVS_STATS_ATTR_OUTBPS', 'uint64'),
+        ('IPVS_STATS_ATTR_PAD', 'none'),
+    )
+
+
+class IpvsServiceFlags(nla):
+    """struct ip_vs_flags: only the bits set in ``mask`` are changed by the kernel."""
+
+    fields = (('flags', 'I'), ('mask', 'I'))
+
+
+class IpvsService(nla):
+    """IPVS_CMD_ATTR_SERVICE.  ADDR is 16 bytes (union nf_inet_addr); NETMASK is a
+    big-endian mask for IPv4 but a host-order prefix length for IPv6, so it is
+    typed as raw bytes here."""
+
+    nla_map = (
+        ('IPVS_SVC_ATTR_UNSPEC', 'none'),
+        ('IPVS_SVC_ATTR_AF', 'uint16'),
+        ('IPVS_SVC_ATTR_PROTOCOL', 'uint16'),
+        ('IPVS_SVC_ATTR_ADDR', 'cdata'),
+        ('IPVS_SVC_ATTR_PORT', 'be16'),
+        ('IPVS_SVC_ATTR_FWMARK', 'uint32'),
+        ('IPVS_SVC_ATTR_SCHED_NAME', 'asciiz'),
+        ('IPVS_SVC_ATTR_FLAGS', 'flags'),
+        ('IPVS_SVC_ATTR_TIMEOUT', 'uint32'),
+        ('IPVS_SVC_ATTR_NETMASK', 'cdata'),
+        ('IPVS_SVC_ATTR_STATS', 'stats'),
+        ('IPVS_SVC_ATTR_PE_NAME', 'asciiz'),
+        ('IPVS_SVC_ATTR_STATS64', 'stats64'),
+    )
+    flags = IpvsServiceFlags
+    stats = IpvsStats
+    stats64 = IpvsStats64
+
+
+class IpvsDest(nla):
+    """IPVS_CMD_ATTR_DEST (a real server).  PORT and TUN_PORT are big-endian."""
+
+    nla_map = (
+        ('IPVS_DEST_ATTR_UNSPEC', 'none'),
+        ('IPVS_DEST_ATTR_ADDR', 'cdata'),
+        ('IPVS_DEST_ATTR_PORT', 'be16'),
+        ('IPVS_DEST_ATTR_FWD_METHOD', 'uint32'),
+        ('IPVS_DEST_ATTR_WEIGHT', 'uint32'),
+        ('IPVS_DEST_ATTR_U_THRESH', 'uint32'),
+        ('IPVS_DEST_ATTR_L_THRESH', 'uint32'),
+        ('IPVS_DEST_ATTR_ACTIVE_CONNS', 'uint32'),
+        ('IPVS_DEST_ATTR_INACT_CONNS', 'uint32'),
+        ('IPVS_DEST_ATTR_PERSIST_CONNS', 'uint32'),
+        ('IPVS_DEST_ATTR_STATS', 'stats'),
+        ('IPVS_DEST_ATTR_ADDR_FAMILY', 'uint16'),
+        ('IPVS_DEST_ATTR_STATS64', 'stats64'),
+        ('IPVS_DEST_ATTR_TUN_TYPE', 'uint8'),
+        ('IPVS_DEST_ATTR_TUN_PORT', 'be16'),
+        ('IPVS_DEST_ATTR_TUN_FLAGS', 'uint16'),
+    )
+    stats = IpvsStats
+    stats64 = IpvsStats64
+
+
+class IpvsDaemon(nla):
+    """IPVS_CMD_ATTR_DAEMON (connection synchronisation daemon)."""
+
+    nla_map = (
+        ('IPVS_DAEMON_ATTR_UNSPEC', 'none'),
+        ('IPVS_DAEMON_ATTR_STATE', 'uint32'),
+        ('IPVS_DAEMON_ATTR_MCAST_IFN', 'asciiz'),
+        ('IPVS_DAEMON_ATTR_SYNC_ID', 'uint32'),
+        ('IPVS_DAEMON_ATTR_SYNC_MAXLEN', 'uint16'),
+        ('IPVS_DAEMON_ATTR_MCAST_GROUP', 'ip4addr'),
+        ('IPVS_DAEMON_ATTR_MCAST_GROUP6', 'ip6addr'),
+        ('IPVS_DAEMON_ATTR_MCAST_PORT', 'uint16'),
+        ('IPVS_DAEMON_ATTR_MCAST_TTL', 'uint8'),
+    )
+
+
+class IpvsMessage(genlmsg):
+    """A message of the IPVS generic netlink family (commands other than GET_INFO)."""
+
+    nla_map = (
+        ('IPVS_CMD_ATTR_UNSPEC', 'none'),
+        ('IPVS_CMD_ATTR_SERVICE', 'service'),
+        ('IPVS_CMD_ATTR_DEST', 'dest'),
+        ('IPVS_CMD_ATTR_DAEMON', 'daemon'),
+        ('IPVS_CMD_ATTR_TIMEOUT_TCP', 'uint32'),
+        ('IPVS_CMD_ATTR_TIMEOUT_TCP_FIN', 'uint32'),
+        ('IPVS_CMD_ATTR_TIMEOUT_UDP', 'uint32'),
+    )
+    service = IpvsService
+    dest = IpvsDest
+    daemon = IpvsDaemon
+
+
+class IpvsInfoMessage(genlmsg):
+    """The reply to IPVS_CMD_GET_INFO: its top-level attributes reuse ids 1 and 2."""
+
+    nla_map = (
+        ('IPVS_INFO_ATTR_UNSPEC', 'none'),
+        ('IPVS_INFO_ATTR_VERSION', 'uint32'),
+        ('IPVS_INFO_ATTR_CONN_TAB_SIZE', 'uint32'),
+    )
+
+
+# ---------------------------------------------------------------------------
+# The kernel
+# ---------------------------------------------------------------------------
+
+
 class FakeKernel(object):
     """The kernel side.  ``services`` maps a key tuple to a dict holding the
     service's raw fields and its ``dests`` (key (af, addr, port) -> dict)."""
 
-    def __init__(self, old_kernel=False, schedulers=SCHEDULERS, refuse_addresses=(), mtu_messages=3):
+    def __init__(self, old_kernel=False, schedulers=SCHEDULERS, refuse_addresses=(), mtu_messages=3, loaded=True,
+                 family_error=None):
+        self.loaded = loaded                # ip_vs has registered the IPVS family
+        self.family_error = family_error    # an errno the controller answers every family look-up with
+        self.family_requests = []           # the family names looked up
         self.services = collections.OrderedDict()
         self.old_kernel = old_kernel
         self.schedulers = schedulers
@@ -104,22 +260,58 @@ class FakeKernel(object):
         pos = 0
         while pos < len(data):
             length, msg_type, flags, seq, _pid = _NLMSGHDR.unpack_from(data, pos)
-            assert msg_type == FAMILY_ID, msg_type
             message = data[pos:pos + length]
             pos += (length + 3) & ~3
+            if msg_type == nl.GENL_ID_CTRL:
+                replies.extend(self._controller(flags, seq, message))
+                continue
+            assert msg_type == FAMILY_ID, msg_type
             cmd = message[16]
             self.received.append((cmd, flags))
             replies.extend(self._dispatch(cmd, flags, seq, message))
         return replies
 
+    def _controller(self, flags, seq, message):
+        """nlctrl: CTRL_CMD_GETFAMILY by name, answered as ctrl_getfamily()
+        in net/netlink/genetlink.c does (the attributes in its order)."""
+        request = ctrlmsg(message)
+        request.decode()
+        assert request['cmd'] == nl.CTRL_CMD_GETFAMILY, request['cmd']
+        assert flags == nl.NLM_F_REQUEST, flags
+        name = request.get_attr('CTRL_ATTR_FAMILY_NAME')
+        self.family_requests.append(name)
+        if self.family_error:
+            return [self._error(seq, self.family_error, nl.GENL_ID_CTRL)]
+        if name != nl.GENL_NAME or not self.loaded:
+            return [self._error(seq, errno.ENOENT, nl.GENL_ID_CTRL)]
+        return [self.family_reply(seq, [
+            ['CTRL_ATTR_FAMILY_NAME', name], ['CTRL_ATTR_FAMILY_ID', FAMILY_ID],
+            ['CTRL_ATTR_VERSION', nl.GENL_VERSION], ['CTRL_ATTR_HDRSIZE', 0], ['CTRL_ATTR_MAXATTR', nl.ATTR_TIMEOUT_UDP],
+            ['CTRL_ATTR_OPS', [{'attrs': [['CTRL_ATTR_OP_ID', cmd], ['CTRL_ATTR_OP_FLAGS', 0x8]]}  # GENL_ADMIN_PERM
+                               for cmd in range(nl.CMD_NEW_SERVICE, nl.CMD_FLUSH + 1)]]])]
+
+    @staticmethod
+    def family_reply(seq, attrs):
+        """A CTRL_CMD_NEWFAMILY message with ``attrs`` (pyroute2's ctrlmsg names)."""
+        reply = ctrlmsg()
+        reply['cmd'] = 1        # CTRL_CMD_NEWFAMILY
+        reply['version'] = 2
+        reply['attrs'] = attrs
+        reply['header']['type'] = nl.GENL_ID_CTRL
+        reply['header']['flags'] = 0
+        reply['header']['sequence_number'] = seq
+        reply['header']['pid'] = 0
+        reply.encode()
+        return bytes(reply.data)
+
     def _dispatch(self, cmd, flags, seq, message):
         if cmd == nl.CMD_GET_INFO:
-            reply = nl.IpvsInfoMessage()
+            reply = IpvsInfoMessage()
             reply['cmd'] = nl.CMD_SET_INFO
             reply['version'] = 1
             reply['attrs'] = [['IPVS_INFO_ATTR_VERSION', 0x010201], ['IPVS_INFO_ATTR_CONN_TAB_SIZE', 4096]]
             return [self._encode(reply, seq, 0)]
-        decoded = nl.IpvsMessage(message)
+        decoded = IpvsMessage(message)
         decoded.decode()
         top = _attrs(decoded)
         if cmd == nl.CMD_GET_CONFIG:
@@ -254,7 +446,7 @@ class FakeKernel(object):
 
     @staticmethod
     def _message(cmd, attrs):
-        msg = nl.IpvsMessage()
+        msg = IpvsMessage()
         msg['cmd'] = cmd
         msg['version'] = 1
         msg['attrs'] = attrs
@@ -325,9 +517,9 @@ class FakeKernel(object):
         return [b''.join(encoded[i:i + self.mtu_messages]) for i in range(0, len(encoded), self.mtu_messages)]
 
     @staticmethod
-    def _error(seq, code):
+    def _error(seq, code, msg_type=FAMILY_ID):
         # With NETLINK_CAP_ACK the kernel echoes only the request's header.
-        echoed = _NLMSGHDR.pack(16, FAMILY_ID, 0, seq, 0)
+        echoed = _NLMSGHDR.pack(16, msg_type, 0, seq, 0)
         return _NLMSGHDR.pack(36, nl.NLMSG_ERROR, 0, seq, 0) + struct.pack('=i', -code) + echoed
 
 
@@ -362,11 +554,12 @@ class FakeSocket(object):
 
 
 def open_socket_factory(kernel, **kwargs):
-    """A replacement for _ipvs_runner.open_socket that connects to ``kernel``."""
+    """A replacement for _ipvs_runner.open_socket that connects to ``kernel``
+    and resolves the IPVS family over that socket, as IpvsSocket.open does."""
     sockets = []
 
     def open_socket():
-        sock = nl.IpvsSocket(FAMILY_ID, sock=FakeSocket(kernel), **kwargs)
+        sock = nl.IpvsSocket.open(sock=FakeSocket(kernel), **kwargs)
         sockets.append(sock)
         return sock
     open_socket.sockets = sockets

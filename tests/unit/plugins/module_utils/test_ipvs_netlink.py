@@ -3,13 +3,20 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The wire format: what _ipvs_netlink packs is what pyroute2 decodes, and the
-other way round, for every attribute; batching, acks, errors and dumps."""
+other way round, for every attribute; batching, acks, errors and dumps; the
+family resolution over the collection's own socket; and that none of it
+needs pyroute2 (only these tests use it, as an independent codec)."""
 
 from __future__ import annotations
 
 import errno
+import json
+import os
 import socket
 import struct
+import subprocess
+import sys
+import textwrap
 
 import pytest
 
@@ -18,13 +25,14 @@ from ansible_collections.lvs.ipvs.tests.unit.plugins.module_utils.ipvs_fake_kern
     FAMILY_ID,
     FakeKernel,
     FakeSocket,
+    IpvsMessage,
 )
 
 
 def _as_message(body, flags=nl.NLM_F_REQUEST):
     """Frame a payload and decode it with pyroute2."""
     data = struct.pack('=IHHII', 16 + len(body), FAMILY_ID, flags, 1, 0) + body
-    msg = nl.IpvsMessage(data)
+    msg = IpvsMessage(data)
     msg.decode()
     return msg
 
@@ -134,7 +142,7 @@ def test_delete_dest_carries_only_the_key():
 # -- decoding what pyroute2 (standing for the kernel) encodes -------------------
 
 def _pyroute2_bytes(attrs, cmd=nl.CMD_NEW_SERVICE):
-    msg = nl.IpvsMessage()
+    msg = IpvsMessage()
     msg['cmd'] = cmd
     msg['version'] = 1
     msg['attrs'] = attrs
@@ -331,39 +339,6 @@ def test_no_answer_times_out():
         sock.get_info()
 
 
-class _FakeGenl(object):
-    def __init__(self, error=None):
-        self.error = error
-        self.closed = False
-        self.prid = 0x1C
-
-    def __call__(self):
-        return self
-
-    def bind(self, name, msg_class):
-        assert name == 'IPVS' and msg_class is nl.IpvsMessage
-        if self.error:
-            raise self.error
-
-    def close(self):
-        self.closed = True
-
-
-def test_resolve_family_through_pyroute2(monkeypatch):
-    fake = _FakeGenl()
-    monkeypatch.setattr(nl, 'GenericNetlinkSocket', fake)
-    assert nl.resolve_family() == 0x1C
-    assert fake.closed
-
-
-def test_resolve_family_without_ip_vs(monkeypatch):
-    fake = _FakeGenl(nl.NetlinkError(errno.ENOENT))
-    monkeypatch.setattr(nl, 'GenericNetlinkSocket', fake)
-    with pytest.raises(nl.IpvsUnavailable, match='ip_vs kernel module is not loaded'):
-        nl.resolve_family()
-    assert fake.closed
-
-
 def test_fast_and_generic_dest_decoding_agree():
     """A kernel from 5.3 on sends a real server's attributes in one order, which
     decode_dest reads with one unpack; the generic parser must agree with it."""
@@ -384,3 +359,127 @@ def test_fast_and_generic_dest_decoding_agree():
     shuffled = nl._attr_be16(nl.DEST_PORT, 80) + nl._attr(nl.DEST_ADDR, socket.inet_pton(socket.AF_INET, '10.0.0.1'))
     padded = shuffled + b'\0' * 120
     assert nl.decode_dest(padded, 0, len(padded), socket.AF_INET) == dict(af=2, addr='10.0.0.1', port=80)
+
+
+# -- the family resolution: CTRL_CMD_GETFAMILY to nlctrl, over the IPVS socket --
+
+def test_open_resolves_the_family_over_its_own_socket():
+    kernel = FakeKernel()
+    kernel.add_service(addr='192.0.2.1', port=80)
+    fake = FakeSocket(kernel)
+    sock = nl.IpvsSocket.open(sock=fake)
+    assert sock.family_id == FAMILY_ID
+    assert kernel.family_requests == ['IPVS']
+    # The request byte for byte: a plain request to nlctrl (0x10), CTRL_CMD_GETFAMILY (3),
+    # CTRL_ATTR_FAMILY_NAME (2) "IPVS" with its NUL, padded to 4 bytes.
+    request = fake.sent[0]
+    length, msg_type, flags, _seq, pid = struct.unpack_from('=IHHII', request)
+    assert (length, msg_type, flags, pid) == (32, 0x10, nl.NLM_F_REQUEST, 0)
+    assert request[16:] == struct.pack('=BBH', 3, 1, 0) + struct.pack('=HH', 9, 2) + b'IPVS\0\0\0\0'
+    # The same socket then speaks IPVS, and the look-up counts as no IPVS request.
+    assert [service['addr'] for service in sock.dump_services()] == ['192.0.2.1']
+    assert sock.requests == 0 and sock.dumps == 1
+    assert len(fake.sent) == 2
+
+
+def test_open_without_ip_vs_is_unavailable_and_closes_its_socket():
+    fake = FakeSocket(FakeKernel(loaded=False))
+    with pytest.raises(nl.IpvsUnavailable, match='no IPVS generic netlink family: the ip_vs kernel module is not loaded'):
+        nl.IpvsSocket.open(sock=fake)
+    assert fake.closed
+
+
+@pytest.mark.parametrize('code', [errno.EPERM, errno.EACCES])
+def test_a_refused_family_look_up_says_what_to_do(code):
+    fake = FakeSocket(FakeKernel(family_error=code))
+    with pytest.raises(nl.NetlinkFailure) as caught:
+        nl.IpvsSocket.open(sock=fake)
+    assert not isinstance(caught.value, nl.IpvsUnavailable)
+    assert caught.value.code == code
+    assert 'permission denied while resolving the IPVS generic netlink family' in str(caught.value)
+    assert 'become: true' in str(caught.value)
+    assert fake.closed
+
+
+def test_another_error_of_the_family_look_up_is_reported_as_such():
+    with pytest.raises(nl.NetlinkFailure) as caught:
+        nl.IpvsSocket.open(sock=FakeSocket(FakeKernel(family_error=errno.EINVAL)))
+    assert caught.value.code == errno.EINVAL
+    assert str(caught.value) == 'resolving the IPVS generic netlink family failed: %s' % os.strerror(errno.EINVAL)
+
+
+class _ReorderedController(FakeKernel):
+    """A stale answer (another sequence number) first, then the answer with the
+    family id after a nest whose own attributes reuse type 1."""
+
+    def _controller(self, flags, seq, message):
+        stale = self.family_reply(seq - 1, [['CTRL_ATTR_FAMILY_ID', 0x99]])
+        reply = self.family_reply(seq, [
+            ['CTRL_ATTR_FAMILY_NAME', 'IPVS'],
+            ['CTRL_ATTR_OPS', [{'attrs': [['CTRL_ATTR_OP_ID', 0x77], ['CTRL_ATTR_OP_FLAGS', 0x8]]}]],
+            ['CTRL_ATTR_FAMILY_ID', 0x2A]])
+        return [stale + reply]
+
+
+def test_the_family_id_is_taken_from_the_answer_to_this_request_at_top_level():
+    assert nl.IpvsSocket.open(sock=FakeSocket(_ReorderedController())).family_id == 0x2A
+
+
+class _NoFamilyId(FakeKernel):
+    def _controller(self, flags, seq, message):
+        return [self.family_reply(seq, [['CTRL_ATTR_FAMILY_NAME', 'IPVS'], ['CTRL_ATTR_VERSION', 1]])]
+
+
+def test_an_answer_without_a_family_id_is_an_error():
+    fake = FakeSocket(_NoFamilyId())
+    with pytest.raises(nl.LvsError, match='answered without a family id'):
+        nl.IpvsSocket.open(sock=fake)
+    assert fake.closed
+
+
+def test_no_answer_to_the_family_look_up_times_out():
+    with pytest.raises(nl.LvsError, match='no answer'):
+        nl.IpvsSocket.open(sock=FakeSocket(_Silent()), timeout=0.05)
+
+
+def test_a_socket_the_host_refuses(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise PermissionError(errno.EACCES, 'Permission denied')
+    monkeypatch.setattr(nl.socket, 'socket', refuse)
+    with pytest.raises(nl.NetlinkFailure, match='permission denied while opening a generic netlink socket'):
+        nl.IpvsSocket.open()
+
+
+def test_the_host_kernel_resolves_families_the_same_way():
+    """Against this machine's kernel: nlctrl resolves to itself; a family no
+    kernel has gives ENOENT, as IPVS does while ip_vs is not loaded."""
+    try:
+        sock = nl.IpvsSocket(None, timeout=5.0)
+    except nl.NetlinkFailure as exc:
+        pytest.skip('no generic netlink socket here: %s' % exc)
+    try:
+        assert sock.resolve_family('nlctrl') == nl.GENL_ID_CTRL
+        with pytest.raises(nl.IpvsUnavailable):
+            sock.resolve_family('lvs-ipvs-none')
+    finally:
+        sock.close()
+
+
+def test_the_ipvs_modules_import_no_pyroute2():
+    """In a fresh interpreter where pyroute2 cannot be imported at all."""
+    code = textwrap.dedent('''
+        import json, sys
+        class Hide:
+            def find_spec(self, name, path=None, target=None):
+                if name == 'pyroute2' or name.startswith('pyroute2.'):
+                    raise ImportError('hidden: ' + name)
+        sys.meta_path.insert(0, Hide())
+        from ansible_collections.lvs.ipvs.plugins.module_utils import _ipvs_netlink, _ipvs_runner
+        from ansible_collections.lvs.ipvs.plugins.modules import ipvs_info, ipvs_real, ipvs_service, ipvs_table
+        print(json.dumps(sorted(name for name in sys.modules if name.split('.')[0] == 'pyroute2')))
+    ''')
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(entry for entry in sys.path if entry))
+    done = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True, check=False,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []

@@ -2,10 +2,11 @@
 # Copyright: (c) 2026, lvs.ipvs contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""_pyroute2.preload: the modules get pyroute2's netlink core without the
-package __init__ (which imports all of pyroute2), and fall back to the
-ordinary import when that does not work.  Each case runs in a fresh
-interpreter, since this test process has pyroute2 loaded already."""
+"""_pyroute2.preload: the real-server modules get the parts of pyroute2 they
+use without the package __init__ (which imports all of pyroute2), and fall
+back to the ordinary import when that does not work.  Each case runs in a
+fresh interpreter, since this test process has pyroute2 loaded already.
+(The IPVS modules import no pyroute2 at all: see test_ipvs_netlink.py.)"""
 
 from __future__ import annotations
 
@@ -32,55 +33,47 @@ def _run(code, extra_path=None):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_ipvs_netlink_loads_without_the_rest_of_pyroute2():
-    found = _run('''
-        import json, sys
-        from ansible_collections.lvs.ipvs.plugins.module_utils import _ipvs_netlink as nl
-        print(json.dumps(dict(
-            has=nl.HAS_PYROUTE2,
-            iproute='pyroute2.iproute' in sys.modules,
-            ndb='pyroute2.ndb' in sys.modules,
-            generic=nl.GenericNetlinkSocket.__module__,
-            message=[base.__name__ for base in nl.IpvsMessage.__mro__][1],
-        )))
-    ''')
-    assert found['has'] is True
-    # The package __init__ of every pyroute2 release imports IPRoute; it did not run.
-    assert found['iproute'] is False and found['ndb'] is False
-    assert found['generic'].startswith('pyroute2.netlink')
-    assert found['message'] == 'genlmsg'
-
-
-def test_rs_host_gets_iproute_the_same_way():
+def test_rs_host_loads_without_the_rest_of_pyroute2():
     found = _run('''
         import json, sys
         from ansible_collections.lvs.ipvs.plugins.module_utils import _rs_host
-        print(json.dumps(dict(has=_rs_host.HAS_PYROUTE2, iproute=_rs_host.IPRoute.__module__,
-                              ndb='pyroute2.ndb' in sys.modules)))
+        print(json.dumps(dict(
+            has=_rs_host.HAS_PYROUTE2,
+            iproute=_rs_host.IPRoute.__module__,
+            ndb='pyroute2.ndb' in sys.modules,
+            generic=_rs_host.GenericNetlinkSocket.__module__,
+            message=_rs_host.genlmsg.__name__,
+        )))
     ''')
-    assert found['has'] is True and found['ndb'] is False
+    assert found['has'] is True
+    # The package __init__ (which imports NDB among the rest) did not run.
+    assert found['ndb'] is False
     assert found['iproute'].startswith('pyroute2.iproute')
+    assert found['generic'].startswith('pyroute2.netlink')
+    assert found['message'] == 'genlmsg'
 
 
 def test_a_caller_that_imported_pyroute2_keeps_it():
     found = _run('''
         import json, pyroute2
         whole = pyroute2
-        from ansible_collections.lvs.ipvs.plugins.module_utils import _ipvs_netlink as nl
+        from ansible_collections.lvs.ipvs.plugins.module_utils import _rs_host
         import pyroute2 as again
-        print(json.dumps(dict(same=again is whole, iproute=hasattr(again, 'IPRoute'), has=nl.HAS_PYROUTE2)))
+        print(json.dumps(dict(same=again is whole, iproute=hasattr(again, 'IPRoute'), has=_rs_host.HAS_PYROUTE2)))
     ''')
     assert found == {'same': True, 'iproute': True, 'has': True}
 
 
-def test_both_modules_in_one_process():
-    # The rs modules' helper after the IPVS one: the bare package is reused.
+def test_both_module_families_in_one_process():
+    # The IPVS helper loads no pyroute2; the rs modules' helper after it still gets it.
     found = _run('''
-        import json
-        from ansible_collections.lvs.ipvs.plugins.module_utils import _ipvs_netlink as nl, _rs_host as rs
-        print(json.dumps(dict(ipvs=nl.HAS_PYROUTE2, rs=rs.HAS_PYROUTE2)))
+        import json, sys
+        from ansible_collections.lvs.ipvs.plugins.module_utils import _ipvs_netlink
+        before = 'pyroute2' in sys.modules
+        from ansible_collections.lvs.ipvs.plugins.module_utils import _rs_host
+        print(json.dumps(dict(before=before, rs=_rs_host.HAS_PYROUTE2)))
     ''')
-    assert found == {'ipvs': True, 'rs': True}
+    assert found == {'before': False, 'rs': True}
 
 
 def test_falls_back_to_the_whole_package_when_a_submodule_needs_it(tmp_path):
@@ -107,8 +100,8 @@ def test_missing_pyroute2_raises_import_error():
                 if name == 'pyroute2' or name.startswith('pyroute2.'):
                     raise ImportError('hidden: ' + name)
         sys.meta_path.insert(0, Hide())
-        from ansible_collections.lvs.ipvs.plugins.module_utils import _ipvs_netlink as nl
-        print(json.dumps(dict(has=nl.HAS_PYROUTE2, error=str(nl.PYROUTE2_IMPORT_ERROR))))
+        from ansible_collections.lvs.ipvs.plugins.module_utils import _rs_host
+        print(json.dumps(dict(has=_rs_host.HAS_PYROUTE2, error=str(_rs_host.PYROUTE2_IMPORT_ERROR))))
     ''')
     assert found['has'] is False
     assert 'pyroute2' in found['error']
