@@ -13,7 +13,7 @@ class ModuleDocFragment(object):
     DOCUMENTATION = r"""
 options: {}
 requirements:
-  - pyroute2 0.7.2 or later on the managed host (Debian and Ubuntu package C(python3-pyroute2)).
+  - Python 3 on the managed host; the modules use its standard library only (no pyroute2 or other library).
   - Root privileges on the managed host (C(CAP_NET_ADMIN)); use C(become=true).
   - A Linux kernel with IPVS (C(CONFIG_IP_VS)), as module or built in; C(modprobe) (package C(kmod)) to load modules.
 notes:
