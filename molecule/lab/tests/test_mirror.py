@@ -11,7 +11,8 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import lab  # noqa: E402  pylint: disable=wrong-import-position
+from lvslab import image, mirror  # noqa: E402  pylint: disable=wrong-import-position
+from lvslab.common import LabError  # noqa: E402  pylint: disable=wrong-import-position
 
 # Hosts of the reserved .example domain: no test names a real mirror.
 MIRROR = "http://mirror.example/debian"
@@ -60,8 +61,8 @@ def apt(monkeypatch, tmp_path):
     monkeypatch.delenv("LVS_LAB_MIRROR", raising=False)
     parts = tmp_path / "sources.list.d"
     parts.mkdir()
-    monkeypatch.setattr(lab, "APT_SOURCES", str(tmp_path / "sources.list"))
-    monkeypatch.setattr(lab, "APT_SOURCES_DIR", str(parts))
+    monkeypatch.setattr(mirror, "APT_SOURCES", str(tmp_path / "sources.list"))
+    monkeypatch.setattr(mirror, "APT_SOURCES_DIR", str(parts))
 
     def write(name, text):
         path = tmp_path / name
@@ -73,56 +74,62 @@ def apt(monkeypatch, tmp_path):
 
 def test_the_mirror_of_a_deb822_sources_file(apt):
     apt("sources.list.d/debian.sources", DEB822)
-    assert lab.apt_mirror() == MIRROR
+    assert mirror.apt_mirror(image.RELEASE) == MIRROR
 
 
 def test_the_mirror_of_a_one_line_sources_list(apt):
     apt("sources.list", ONE_LINE)
-    assert lab.apt_mirror() == MIRROR
+    assert mirror.apt_mirror(image.RELEASE) == MIRROR
 
 
 def test_sources_list_comes_first_then_the_parts_in_order(apt):
     apt("sources.list.d/b.list", f"deb {OTHER} bookworm main\n")
     apt("sources.list.d/a.sources", f"Types: deb\nURIs: {MIRROR}\nSuites: bookworm\nComponents: main\n")
-    assert lab.apt_mirror() == MIRROR
+    assert mirror.apt_mirror(image.RELEASE) == MIRROR
     apt("sources.list", f"deb {OTHER}/first bookworm main\n")
-    assert lab.apt_mirror() == f"{OTHER}/first"
+    assert mirror.apt_mirror(image.RELEASE) == f"{OTHER}/first"
 
 
 def test_files_apt_does_not_read_are_not_read(apt):
     apt("sources.list.d/debian.sources.disabled", DEB822)
     apt("sources.list.d/debian.list.save", ONE_LINE)
-    with pytest.raises(lab.LabError):
-        lab.apt_mirror()
+    with pytest.raises(LabError):
+        mirror.apt_mirror(image.RELEASE)
 
 
 def test_no_mirror_names_the_files_it_looked_at(apt):
     apt("sources.list", f"deb {OTHER} trixie main\n")
     sources = apt("sources.list.d/debian.sources", DEB822.replace("bookworm", "trixie"))
     apt("sources.list.d/old.list.disabled", ONE_LINE)
-    with pytest.raises(lab.LabError) as error:
-        lab.apt_mirror()
+    with pytest.raises(LabError) as error:
+        mirror.apt_mirror(image.RELEASE)
     message = str(error.value)
     assert "no Debian bookworm mirror" in message
-    assert f"looked at {lab.APT_SOURCES}, {sources}." in message
+    assert f"looked at {mirror.APT_SOURCES}, {sources}." in message
     assert "LVS_LAB_MIRROR" in message
     assert "old.list.disabled" not in message
 
 
 def test_no_apt_sources_at_all(apt):
-    with pytest.raises(lab.LabError, match=r"looked at .*/sources\.list\. Set LVS_LAB_MIRROR"):
-        lab.apt_mirror()
+    with pytest.raises(LabError, match=r"looked at .*/sources\.list\. Set LVS_LAB_MIRROR"):
+        mirror.apt_mirror(image.RELEASE)
 
 
 def test_lvs_lab_mirror_wins(apt, monkeypatch):
     apt("sources.list", ONE_LINE)
     monkeypatch.setenv("LVS_LAB_MIRROR", OTHER)
-    assert lab.apt_mirror() == OTHER
+    assert mirror.apt_mirror(image.RELEASE) == OTHER
 
 
 def test_the_lab_names_no_mirror_of_its_own():
     """The mirror is the host's (or the user's): the lab's code holds no URL to fall back on (the licence
     header's aside)."""
-    with open(lab.__file__, encoding="utf-8") as fh:
-        code = [line for line in fh if not line.startswith("# GNU General Public License")]
-    assert not [line for line in code if re.search(r"\b(?:https?|ftp)://", line)]
+    lab_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    package = os.path.join(lab_dir, "lvslab")
+    paths = [os.path.join(lab_dir, "lab.py")] + [os.path.join(package, n) for n in os.listdir(package) if n.endswith(".py")]
+    urls = []
+    for path in paths:
+        with open(path, encoding="utf-8") as fh:
+            urls += [f"{path}: {line}" for line in fh
+                     if re.search(r"\b(?:https?|ftp)://", line) and not line.startswith("# GNU General Public License")]
+    assert len(paths) > 10 and not urls
