@@ -2,8 +2,8 @@
 # The demo: boots a lab named `demo` from the DR scenario (client, director, rs1, rs2 on one segment),
 # deploys the cluster with playbooks/site.yml, and shows how requests from the client spread over the
 # real servers. Run through `make demo`, which puts the pinned tools on PATH first.
-# The lab and Molecule's working files are the demo's own (lab `demo`, .build/demo/molecule), so
-# `molecule test -s dr` can run beside it without the two touching each other.
+# The lab and Molecule's working files are the demo's own (lab `demo`, and an ephemeral directory
+# named by this checkout's path), so `molecule test -s dr` runs beside it without the two touching.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -12,7 +12,8 @@ lab=demo
 vip=10.20.0.10
 requests=40
 export LVS_LAB_NAME=$lab
-export MOLECULE_EPHEMERAL_DIRECTORY=$PWD/.build/demo/molecule
+checkout=$(sha256sum <<<"$(pwd -P)" | cut -c1-8)
+export MOLECULE_EPHEMERAL_DIRECTORY=${ANSIBLE_HOME:-$HOME/.ansible}/tmp/molecule.$checkout.$lab
 env="LVS_LAB_NAME=$LVS_LAB_NAME MOLECULE_EPHEMERAL_DIRECTORY=$MOLECULE_EPHEMERAL_DIRECTORY"
 
 echo "== Booting the lab $lab and deploying the cluster (molecule converge -s $scenario)"

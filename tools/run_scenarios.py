@@ -9,16 +9,17 @@ Each scenario runs ``molecule test -s SCENARIO`` with its output in DIR/SCENARIO
 a lab of its own (own run directory, switches and ports), so they do not collide. The VMs'
 console logs are kept in DIR/consoles/LAB/ (LVS_LAB_LOG_DIR, unless already set), so a VM that
 hung or did not come back can be looked at after its lab is gone. Molecule's working files of each
-scenario are kept in this checkout, in .build/molecule/SCENARIO (MOLECULE_EPHEMERAL_DIRECTORY), not
-in Molecule's default place, which is named after the checkout's directory name only and so is
-shared by two clones of the same name. A failed scenario's log tail is printed. The last line reads
-"N passed, N failed".
+scenario go to ~/.ansible/tmp/molecule.CHECKOUT.SCENARIO (MOLECULE_EPHEMERAL_DIRECTORY), CHECKOUT
+a hash of this checkout's path: Molecule's default name holds only the checkout's directory name,
+so two clones of the same name would share it. A failed scenario's log tail is printed. The last
+line reads "N passed, N failed".
 """
 
 from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import hashlib
 import os
 import signal
 import subprocess
@@ -27,7 +28,15 @@ import threading
 import time
 
 TAIL_LINES = 60
-CHECKOUT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CHECKOUT = os.path.realpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
+
+
+def ephemeral_directory(scenario: str) -> str:
+    """Molecule's working directory for SCENARIO of this checkout: where Molecule keeps its own, but named
+    by the checkout's whole path, and short (ssh's control sockets live in it)."""
+    key = hashlib.sha256(CHECKOUT.encode()).hexdigest()[:8]
+    home = os.path.expanduser(os.environ.get('ANSIBLE_HOME', '~/.ansible'))
+    return os.path.join(home, 'tmp', f'molecule.{key}.{scenario}')
 RUNNING: set[subprocess.Popen] = set()
 LOCK = threading.Lock()
 
@@ -35,7 +44,7 @@ LOCK = threading.Lock()
 def run(scenario: str, logs: str) -> tuple[str, int, float]:
     """Run one scenario; return its name, exit code and duration in seconds."""
     path = os.path.join(logs, scenario + '.log')
-    env = dict(os.environ, MOLECULE_EPHEMERAL_DIRECTORY=os.path.join(CHECKOUT, '.build', 'molecule', scenario))
+    env = dict(os.environ, MOLECULE_EPHEMERAL_DIRECTORY=ephemeral_directory(scenario))
     started = time.monotonic()
     with open(path, 'wb') as log:
         with subprocess.Popen(['molecule', 'test', '-s', scenario], stdout=log, stderr=subprocess.STDOUT,
