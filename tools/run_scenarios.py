@@ -29,6 +29,8 @@ import time
 
 TAIL_LINES = 60
 CHECKOUT = os.path.realpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
+RUNNING: set[subprocess.Popen] = set()
+LOCK = threading.Lock()
 
 
 def ephemeral_directory(scenario: str) -> str:
@@ -37,8 +39,6 @@ def ephemeral_directory(scenario: str) -> str:
     key = hashlib.sha256(CHECKOUT.encode()).hexdigest()[:8]
     home = os.path.expanduser(os.environ.get('ANSIBLE_HOME', '~/.ansible'))
     return os.path.join(home, 'tmp', f'molecule.{key}.{scenario}')
-RUNNING: set[subprocess.Popen] = set()
-LOCK = threading.Lock()
 
 
 def run(scenario: str, logs: str) -> tuple[str, int, float]:

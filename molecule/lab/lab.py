@@ -93,7 +93,6 @@ def cmd_inventory(args: argparse.Namespace) -> None:
     sys.stdout.write(open(os.path.join(run_dir(args.name), "inventory.yml")).read())
 
 
-
 def cmd_prune(args: argparse.Namespace) -> None:
     """Remove cached kernels, root file systems and images that neither the current build nor a running lab uses."""
     prune.prune()
@@ -154,7 +153,6 @@ def main(argv: list[str] | None = None) -> int:
         print("lab: interrupted", file=sys.stderr)
         return 130
     return 0
-
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ PORT_BASE = int(os.environ.get("LVS_LAB_PORT_BASE", "22200"))
 PORT_LIMIT = PORT_BASE + 2000
 
 
-
 def ports_lock():
     """The one lock, for every checkout, held while a lab takes ports or its VMs' processes change."""
     return locked(os.path.join(cache_dir(), "ports.lock"))

@@ -41,7 +41,6 @@ def hung_in_reboot(console: str, quiet: float) -> bool:
     return all(line.strip() in AFTER_REBOOT_LINES for line in after.splitlines())
 
 
-
 BOOT_ID = "cat /proc/sys/kernel/random/boot_id"
 
 

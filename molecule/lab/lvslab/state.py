@@ -56,7 +56,6 @@ def all_run_dirs() -> list[str]:
     return sorted(found)
 
 
-
 def all_lab_states() -> list[tuple[str, dict]]:
     """The run directory and state of every lab of every checkout whose state file can be read."""
     found = []
