@@ -110,14 +110,14 @@ def inner(path):
     arguments file, like the module itself."""
     start = time.perf_counter()
     from ansible.module_utils.basic import AnsibleModule
-    from ansible_collections.lvs.ipvs.plugins.module_utils import _ipvs_runner as runner
+    from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs import argspec, engine, table
     imported = time.perf_counter()
     sys.argv = [sys.argv[0], path]
-    module = AnsibleModule(**runner.ipvs_table_spec())
+    module = AnsibleModule(**argspec.ipvs_table_spec())
     validated = time.perf_counter()
-    session = runner.Session(module)
+    session = engine.Session(module)
     try:
-        result = runner.table_flow(module, session)
+        result = table.table_flow(module, session)
     finally:
         session.close()
     done = time.perf_counter()

@@ -13,3 +13,20 @@ from __future__ import annotations
 
 class LvsError(Exception):
     """An error a person can act on; modules turn it into ``fail_json(msg=...)``."""
+
+
+def run_module(module, work):
+    """The one end of every module of the collection: call ``work()``, which
+    returns the result (with ``diff`` and ``warnings`` when it has them), turn
+    an LvsError into ``fail_json``, keep the diff for ``--diff`` only, hand
+    the warnings to Ansible and exit."""
+    try:
+        result = work()
+    except LvsError as exc:
+        module.fail_json(msg=str(exc))
+    diff = result.pop('diff', None)
+    if module._diff and diff is not None:
+        result['diff'] = diff
+    for warning in result.pop('warnings', None) or ():
+        module.warn(warning)
+    module.exit_json(**result)

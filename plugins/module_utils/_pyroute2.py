@@ -9,7 +9,7 @@ without notice and must not be imported from outside the collection.
 
 Only the real-server modules use pyroute2 (rtnetlink through its IPRoute,
 in _rs_host); the IPVS modules speak generic netlink with the standard
-library alone (_ipvs_netlink) and import nothing of it.
+library alone (_ipvs.netlink) and import nothing of it.
 
 ``import pyroute2.netlink.generic`` first runs the package's ``__init__``.
 In pyroute2 0.7 (Debian 12's python3-pyroute2) that reads the entry points of

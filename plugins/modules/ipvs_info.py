@@ -262,11 +262,13 @@ services:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_runner import ipvs_info_spec, run_info
+from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs.argspec import ipvs_info_spec
+from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs.engine import run
+from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs.info import info_flow
 
 
 def main():
-    run_info(AnsibleModule(**ipvs_info_spec()))
+    run(AnsibleModule(**ipvs_info_spec()), info_flow)
 
 
 if __name__ == '__main__':

@@ -175,11 +175,13 @@ netlink_requests:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_runner import ipvs_real_spec, run_real
+from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs.argspec import ipvs_real_spec
+from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs.engine import run
+from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs.real import real_flow
 
 
 def main():
-    run_real(AnsibleModule(**ipvs_real_spec()))
+    run(AnsibleModule(**ipvs_real_spec()), real_flow)
 
 
 if __name__ == '__main__':

@@ -201,11 +201,13 @@ netlink_requests:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_runner import ipvs_service_spec, run_service
+from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs.argspec import ipvs_service_spec
+from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs.engine import run
+from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs.service import service_flow
 
 
 def main():
-    run_service(AnsibleModule(**ipvs_service_spec()))
+    run(AnsibleModule(**ipvs_service_spec()), service_flow)
 
 
 if __name__ == '__main__':

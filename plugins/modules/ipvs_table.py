@@ -195,6 +195,20 @@ options:
         type: list
         elements: int
         default: []
+      rules:
+        description:
+          - Rules in C(ipvsadm-restore) form, such as an earlier run's RV(rules) kept in a boot file; each service they
+            add (C(-A)) is in scope. Other lines are ignored. This is how an owner removes exactly the services it
+            created earlier and nothing that another tool or an operator added.
+        type: list
+        elements: str
+        default: []
+  return_rules:
+    description:
+      - Return RV(rules), the listed table as C(ipvsadm-restore) reads it. Off by default, so that a large table is
+        not formatted and sent back when nobody reads it.
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""
@@ -230,6 +244,33 @@ EXAMPLES = r"""
             tunnel_type: gre
   become: true
 
+- name: Read the rules an earlier run saved (none on the first run)
+  ansible.builtin.slurp:
+    src: /etc/ipvs.rules
+  register: saved
+  failed_when: false
+  become: true
+
+- name: Build the table, remove only the services an earlier run created, and keep the rules for boot
+  lvs.ipvs.ipvs_table:
+    purge: true
+    purge_scope:
+      rules: "{{ (saved.content | default('') | b64decode).splitlines() }}"
+    return_rules: true
+    services: "{{ my_services }}"
+  register: table
+  become: true
+
+- name: Save what the table is, for ipvsadm-restore at boot
+  ansible.builtin.copy:
+    content: |
+      {% for rule in table.rules %}
+      {{ rule }}
+      {% endfor %}
+    dest: /etc/ipvs.rules
+    mode: "0644"
+  become: true
+
 - name: Manage only the services of one VIP range, next to services someone else owns
   lvs.ipvs.ipvs_table:
     purge: true
@@ -246,6 +287,15 @@ operations:
   type: list
   elements: str
   sample: ["-A -t 192.0.2.10:80 -s wrr", "-a -t 192.0.2.10:80 -r 10.0.0.11:80 -g -w 2", "-e -t 192.0.2.10:80 -r 10.0.0.12:80 -g -w 1"]
+rules:
+  description:
+    - The listed table as rules for C(ipvsadm-restore) (C(ipvsadm -R)), exactly the operations this module would apply
+      to an empty table, in the same order. Services are sorted by key; real servers follow their service.
+    - Written to a file and loaded at boot, it gives the same table as a run of this module from empty.
+  returned: when O(return_rules=true)
+  type: list
+  elements: str
+  sample: ["-A -t 192.0.2.10:80 -s wrr -p 300 -M 255.255.255.0", "-a -t 192.0.2.10:80 -r 10.0.0.11:80 -g -w 2"]
 netlink_requests:
   description:
     - The number of change requests sent to the kernel (V(0) in check mode). Changing one weight is one request.
@@ -256,11 +306,13 @@ netlink_requests:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_runner import ipvs_table_spec, run_table
+from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs.argspec import ipvs_table_spec
+from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs.engine import run
+from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs.table import table_flow
 
 
 def main():
-    run_table(AnsibleModule(**ipvs_table_spec()))
+    run(AnsibleModule(**ipvs_table_spec()), table_flow)
 
 
 if __name__ == '__main__':

@@ -27,7 +27,7 @@ import struct
 
 from pyroute2.netlink import ctrlmsg, genlmsg, nla
 
-from ansible_collections.lvs.ipvs.plugins.module_utils import _ipvs_netlink as nl
+from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs import netlink as nl
 
 FAMILY_ID = 0x1C
 SCHEDULERS = frozenset(('rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed', 'nq', 'fo', 'ovf', 'mh'))
@@ -554,7 +554,7 @@ class FakeSocket(object):
 
 
 def open_socket_factory(kernel, **kwargs):
-    """A replacement for _ipvs_runner.open_socket that connects to ``kernel``
+    """A replacement for _ipvs.engine.open_socket that connects to ``kernel``
     and resolves the IPVS family over that socket, as IpvsSocket.open does."""
     sockets = []
 

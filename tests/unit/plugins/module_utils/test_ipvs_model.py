@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.lvs.ipvs.plugins.module_utils._common import LvsError
-from ansible_collections.lvs.ipvs.plugins.module_utils import _ipvs_model as model
+from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs import model
 
 
 def _service(**params):

@@ -2,7 +2,7 @@
 # Copyright: (c) 2026, lvs.ipvs contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The wire format: what _ipvs_netlink packs is what pyroute2 decodes, and the
+"""The wire format: what _ipvs.netlink packs is what pyroute2 decodes, and the
 other way round, for every attribute; batching, acks, errors and dumps; the
 family resolution over the collection's own socket; and that none of it
 needs pyroute2 (only these tests use it, as an independent codec)."""
@@ -20,7 +20,7 @@ import textwrap
 
 import pytest
 
-from ansible_collections.lvs.ipvs.plugins.module_utils import _ipvs_netlink as nl
+from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs import netlink as nl
 from ansible_collections.lvs.ipvs.tests.unit.plugins.module_utils.ipvs_fake_kernel import (
     FAMILY_ID,
     FakeKernel,
@@ -474,7 +474,7 @@ def test_the_ipvs_modules_import_no_pyroute2():
                 if name == 'pyroute2' or name.startswith('pyroute2.'):
                     raise ImportError('hidden: ' + name)
         sys.meta_path.insert(0, Hide())
-        from ansible_collections.lvs.ipvs.plugins.module_utils import _ipvs_netlink, _ipvs_runner
+        from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs import engine, netlink, table  # noqa: F401
         from ansible_collections.lvs.ipvs.plugins.modules import ipvs_info, ipvs_real, ipvs_service, ipvs_table
         print(json.dumps(sorted(name for name in sys.modules if name.split('.')[0] == 'pyroute2')))
     ''')

@@ -10,8 +10,8 @@ import copy
 
 import pytest
 
-from ansible_collections.lvs.ipvs.plugins.module_utils import _ipvs_model as model
-from ansible_collections.lvs.ipvs.plugins.module_utils import _ipvs_plan as planner
+from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs import model
+from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs import plan as planner
 
 
 def svc(**params):

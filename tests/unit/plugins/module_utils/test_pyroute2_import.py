@@ -68,7 +68,7 @@ def test_both_module_families_in_one_process():
     # The IPVS helper loads no pyroute2; the rs modules' helper after it still gets it.
     found = _run('''
         import json, sys
-        from ansible_collections.lvs.ipvs.plugins.module_utils import _ipvs_netlink
+        from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs import netlink  # noqa: F401
         before = 'pyroute2' in sys.modules
         from ansible_collections.lvs.ipvs.plugins.module_utils import _rs_host
         print(json.dumps(dict(before=before, rs=_rs_host.HAS_PYROUTE2)))

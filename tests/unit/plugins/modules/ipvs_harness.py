@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from ansible.module_utils import basic
 
-from ansible_collections.lvs.ipvs.plugins.module_utils import _ipvs_netlink as nl
-from ansible_collections.lvs.ipvs.plugins.module_utils import _ipvs_runner as runner
+from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs import netlink as nl
+from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs import engine as runner
 from ansible_collections.lvs.ipvs.tests.unit.plugins.module_utils.ipvs_fake_kernel import (
     FakeKernel,
     open_socket_factory,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.lvs.ipvs.plugins.module_utils import _ipvs_runner as runner
+from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs import real as runner
 from ansible_collections.lvs.ipvs.plugins.modules import ipvs_real
 from ansible_collections.lvs.ipvs.tests.unit.plugins.modules.ipvs_harness import Environment
 

@@ -141,6 +141,47 @@ def test_purge(env):
     assert emptied['changed'] and env.kernel.services == {}
 
 
+def test_rules_are_the_table_from_empty_in_check_mode_and_when_nothing_changes(env):
+    args = {'services': SERVICES, 'return_rules': True}
+    predicted = env.run(ipvs_table.main, args, check=True)
+    built = env.run(ipvs_table.main, args)
+    unchanged = env.run(ipvs_table.main, args)
+    assert predicted['rules'] == built['rules'] == unchanged['rules'] == built['operations'] == RULES
+    assert unchanged['operations'] == []
+    # A prefix length is written as the netmask ipvsadm-restore reads for IPv4 (not "-M 24").
+    netmask = env.run(ipvs_table.main, {'return_rules': True, 'services': [
+        {'vip': '192.0.2.12', 'port': 80, 'persistence_timeout': 60, 'persistence_netmask': 24, 'real_servers': []}]})
+    assert netmask['rules'] == ['-A -t 192.0.2.12:80 -s wlc -p 60 -M 255.255.255.0']
+    assert 'rules' not in env.run(ipvs_table.main, {'services': SERVICES})
+
+
+def test_purge_scope_rules_remove_only_what_an_earlier_run_created(env):
+    env.run(ipvs_table.main, {'services': SERVICES})
+    by_hand = env.kernel.add_service(addr='192.0.2.10', port=8080)
+    env.kernel.add_dest(by_hand, addr='10.9.9.9', port=8080)
+    saved = ['# a comment, then the rules', ''] + RULES
+    result = env.run(ipvs_table.main, {'services': SERVICES[1:], 'purge': True, 'purge_scope': {'rules': saved}})
+    assert result['operations'] == ['-D -t 192.0.2.10:80']
+    assert (2, 6, '192.0.2.10', 8080) in env.kernel.services
+    again = env.run(ipvs_table.main, {'services': SERVICES[1:], 'purge': True, 'purge_scope': {'rules': saved}})
+    assert again['changed'] is False
+
+
+@pytest.mark.parametrize('rule, message', [
+    ('-A -x 192.0.2.1:80 -s rr', 'expected -t, -u, --sctp-service or -f after -A'),
+    ('-A -t 192.0.2.1 -s rr', 'is not an address and port'),
+    ('-A -t 192.0.2.1:http -s rr', "'http' is not a number"),
+    ('-A -t 192.0.2.300:80 -s rr', 'is not a valid IPv4 or IPv6 address'),
+])
+def test_purge_scope_rules_that_cannot_be_read_change_nothing(env, rule, message):
+    env.run(ipvs_table.main, {'services': SERVICES})
+    before = env.kernel.snapshot()
+    result = env.run(ipvs_table.main, {'services': [], 'purge': True, 'purge_scope': {'rules': [rule]}})
+    assert result['failed'] is True
+    assert 'purge_scope.rules' in result['msg'] and message in result['msg'], result['msg']
+    assert result['_kernel_changes'] == 0 and env.kernel.snapshot() == before
+
+
 BAD = [
     ('invalid address', {'vip': '192.0.2.300', 'port': 80}, 'is not a valid IPv4 or IPv6 address'),
     ('port out of range', {'vip': '192.0.2.1', 'port': 65536}, 'port must be from 0 to 65535'),

@@ -26,17 +26,24 @@ import socket
 
 from ansible_collections.lvs.ipvs.plugins.module_utils._common import LvsError
 
-AF_INET = 2
-AF_INET6 = 10
-FAMILIES = {'ipv4': AF_INET, 'ipv6': AF_INET6}
+from ansible_collections.lvs.ipvs.plugins.module_utils._vocabulary import (  # noqa: F401  (part of this module's names)
+    DEFAULT_FORWARDING,
+    DEFAULT_SCHEDULER,
+    FAMILIES,
+    FORWARDING,
+    PERSISTENCE_ENGINES,
+    PROTOCOLS,
+    SCHEDULERS,
+    TUNNEL_CHECKSUMS,
+    TUNNEL_TYPES,
+)
+
+AF_INET = FAMILIES['ipv4']
+AF_INET6 = FAMILIES['ipv6']
 FAMILY_NAMES = {AF_INET: 'ipv4', AF_INET6: 'ipv6'}
 HOST_PREFIX = {'ipv4': 32, 'ipv6': 128}
 
-PROTOCOLS = {'tcp': 6, 'udp': 17, 'sctp': 132}
 PROTOCOL_NAMES = dict((number, name) for name, number in PROTOCOLS.items())
-
-SCHEDULERS = ('rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed', 'nq', 'fo', 'ovf', 'mh', 'twos')
-DEFAULT_SCHEDULER = 'wlc'
 
 # Service flag bits (include/uapi/linux/ip_vs.h).
 F_PERSISTENT = 0x1
@@ -57,19 +64,13 @@ SCHEDULER_FLAGS = {
 # How a bit is shown when the scheduler gives it no name (set by another tool).
 GENERIC_FLAG_NAMES = {F_SCHED1: 'flag-1', F_SCHED2: 'flag-2', F_SCHED3: 'flag-3'}
 
-FORWARDING = {'nat': 0, 'tun': 2, 'dr': 3}
 # What the kernel may report beyond the three methods a user can choose.
 FORWARDING_NAMES = {0: 'nat', 1: 'local', 2: 'tun', 3: 'dr', 4: 'bypass'}
-DEFAULT_FORWARDING = 'dr'
 
-TUNNEL_TYPES = {'ipip': 0, 'gue': 1, 'gre': 2}
 TUNNEL_TYPE_NAMES = dict((number, name) for name, number in TUNNEL_TYPES.items())
-TUNNEL_CHECKSUMS = {'nocsum': 0, 'csum': 1, 'remcsum': 2}
 TUNNEL_CHECKSUM_NAMES = dict((number, name) for name, number in TUNNEL_CHECKSUMS.items())
 # Which checksum options each tunnel type honours (net/netfilter/ipvs/ip_vs_xmit.c).
 TUNNEL_CHECKSUMS_BY_TYPE = {'ipip': ('nocsum',), 'gue': ('nocsum', 'csum', 'remcsum'), 'gre': ('nocsum', 'csum')}
-
-PERSISTENCE_ENGINES = ('sip',)
 
 MAX_WEIGHT = 2147483647       # the kernel rejects a weight above INT_MAX
 MAX_THRESHOLD = 2147483647    # and an upper threshold above INT_MAX

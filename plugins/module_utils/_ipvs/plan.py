@@ -7,7 +7,7 @@
 This file is private to the lvs.ipvs collection: its contents may change
 without notice and must not be imported from outside the collection.
 
-Pure functions over normalised services (see ``_ipvs_model``).  A table is a
+Pure functions over normalised services (see ``model``).  A table is a
 dict mapping ``service_key(service)`` to a service whose ``real_servers`` is a
 list.  Whatever the kernel can change in place is changed in place: a
 scheduler, its flags, persistence, one-packet scheduling and the persistence
@@ -18,7 +18,7 @@ protocol, port, fwmark, family) means a new object.
 
 from __future__ import annotations
 
-from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_model import (
+from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs.model import (
     REAL_SERVER_FIELDS,
     SERVICE_FIELDS,
     real_server_key,
@@ -278,6 +278,38 @@ def format_operation(operation, services=None):
                 if real['tunnel_checksum'] != 'nocsum':
                     words.append('--tun-%s' % real['tunnel_checksum'])
     return ' '.join(words)
+
+
+_PROTOCOL_OF_OPTION = dict((option, protocol) for protocol, option in _SERVICE_OPTION.items())
+
+
+def rule_service_key(rule):
+    """The identity of the service an ``-A`` rule adds (the rules
+    format_operation writes, or ``ipvsadm-save -n``), as options for
+    ``normalise_service_key``; None for any other line (a real server, a
+    comment, a blank line)."""
+    words = rule.split()
+    if len(words) < 3 or words[0] not in ('-A', '--add-service'):
+        return None
+    if words[1] in ('-f', '--fwmark-service'):
+        family = 'ipv6' if '-6' in words[3:] or '--ipv6' in words[3:] else 'ipv4'
+        return dict(fwmark=_integer(words[2], rule), family=family)
+    protocol = _PROTOCOL_OF_OPTION.get(words[1]) or {
+        '--tcp-service': 'tcp', '--udp-service': 'udp'}.get(words[1])
+    if protocol is None:
+        raise ValueError('%r: expected -t, -u, --sctp-service or -f after -A' % rule)
+    host, separator, port = words[2].rpartition(':')
+    if not separator:
+        raise ValueError('%r: %r is not an address and port' % (rule, words[2]))
+    return dict(vip=host[1:-1] if host.startswith('[') and host.endswith(']') else host,
+                protocol=protocol, port=_integer(port, rule))
+
+
+def _integer(text, rule):
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError('%r: %r is not a number' % (rule, text))
 
 
 def _netmask_text(netmask, family):
