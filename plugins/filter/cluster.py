@@ -27,8 +27,5 @@ class FilterModule:
 
     def filters(self):
         return {
-            'resolve_services': _wrap(model.resolve_services),
-            'ipvs_table_services': _wrap(model.ipvs_table_services),
-            'service_vips': _wrap(model.vips),
-            'director_problems': _wrap(model.director_problems),
+            'director_view': _wrap(model.director_view),
         }

@@ -15,10 +15,15 @@ from __future__ import annotations
 
 import ipaddress
 
-FORWARDING_METHODS = ('nat', 'dr', 'tun', 'fullnat')
-# How each method of the model is written into the kernel's table: FULLNAT is IPVS NAT
-# plus source NAT on the director.
-KERNEL_FORWARDING = {'nat': 'nat', 'dr': 'dr', 'tun': 'tun', 'fullnat': 'nat'}
+from ansible_collections.lvs.ipvs.plugins.module_utils._vocabulary import (
+    DEFAULT_SCHEDULER,
+    DEFAULT_TUNNEL_TYPE,
+    IPVS_MODULE,
+    KERNEL_FORWARDING,
+    TUNNEL_MODULES,
+    scheduler_module,
+)
+from ansible_collections.lvs.ipvs.plugins.module_utils._vocabulary import MODEL_FORWARDING as FORWARDING_METHODS
 # Keys of a virtual service in the model that ipvs_table takes as they are.
 SERVICE_KEYS = (
     'vip', 'fwmark', 'family', 'protocol', 'port', 'scheduler', 'scheduler_flags',
@@ -148,6 +153,14 @@ def host_networks(facts):
     return networks
 
 
+def _ip_version(text):
+    """4 or 6 for an address (with or without a prefix length), None for anything else."""
+    try:
+        return ipaddress.ip_interface(str(text)).version
+    except ValueError:
+        return None
+
+
 def director_problems(services, facts, hostvars, gateway_variable, snat_addresses, extra_gateways=()):
     """What makes the services impossible on this director: a list of sentences, empty when none.
 
@@ -173,6 +186,12 @@ def director_problems(services, facts, hostvars, gateway_variable, snat_addresse
         if forwarding == 'fullnat' and not snat_addresses:
             problems.append('Virtual service %s uses fullnat, but director_snat_addresses is empty: '
                             'the director needs a source address toward the real servers.' % label)
+        elif forwarding == 'fullnat' and service.get('vip') is not None:
+            family = 6 if ':' in str(service['vip']) else 4
+            if not any(_ip_version(address) == family for address in snat_addresses):
+                problems.append('Virtual service %s is an IPv%d fullnat service, but director_snat_addresses has no '
+                                'IPv%d address: add the director\'s IPv%d source address toward its real servers.'
+                                % (label, family, family, family))
         for real_server in service['real_servers']:
             where = 'Virtual service %s, real server %s' % (label, real_server.get('host') or real_server['address'])
             try:
@@ -199,3 +218,58 @@ def director_problems(services, facts, hostvars, gateway_variable, snat_addresse
                     problems.append('%s: its gateway %s (%s) is not an address of this director, so replies would '
                                     'bypass it.' % (where, gateway, gateway_variable))
     return problems
+
+
+def director_view(services, hostvars, facts, gateway_variable='real_server_nat_gateway', snat_addresses=(),
+                  extra_gateways=(), extra_kernel_modules=()):
+    """Everything the director role needs from the model, read once: a dict with
+
+    ``services`` (resolved, see resolve_services), ``table`` (the services option of ipvs_table),
+    ``vips``, ``fullnat`` (the fullnat services), ``ipv6`` (whether a VIP is IPv6),
+    ``kernel_modules`` (ip_vs, the schedulers' and tunnels' modules, then ``extra_kernel_modules``),
+    ``forwarding_sysctls`` (what the methods in use need) and ``problems`` (sentences; when there
+    are any, the rest is empty)."""
+    try:
+        resolved = resolve_services(services, hostvars)
+    except ModelError as error:
+        resolved, problems = [], [str(error)]
+    else:
+        problems = director_problems(resolved, facts, hostvars, gateway_variable, list(snat_addresses or ()),
+                                     list(extra_gateways or ()))
+    if problems:
+        resolved = []
+    addresses = vips(resolved)
+    methods = set(service['forwarding'] for service in resolved)
+    ipv6 = any(':' in address for address in addresses)
+    modules = [IPVS_MODULE]
+    for service in resolved:
+        modules.append(scheduler_module(service.get('scheduler') or DEFAULT_SCHEDULER))
+        if service['forwarding'] == 'tun':
+            modules.extend(TUNNEL_MODULES.get(real_server.get('tunnel_type') or DEFAULT_TUNNEL_TYPE)
+                           for real_server in service['real_servers'])
+    modules.extend(extra_kernel_modules or ())
+    sysctls = {}
+    if methods & set(('nat', 'fullnat')):
+        sysctls['net.ipv4.ip_forward'] = 1
+        if ipv6:
+            sysctls['net.ipv6.conf.all.forwarding'] = 1
+    if 'fullnat' in methods:
+        sysctls['net.ipv4.vs.conntrack'] = 1
+    return {
+        'services': resolved,
+        'table': ipvs_table_services(resolved),
+        'vips': addresses,
+        'fullnat': [service for service in resolved if service['forwarding'] == 'fullnat'],
+        'ipv6': ipv6,
+        'kernel_modules': _unique(modules),
+        'forwarding_sysctls': sysctls,
+        'problems': problems,
+    }
+
+
+def _unique(items):
+    seen = []
+    for item in items:
+        if item not in seen:
+            seen.append(item)
+    return seen

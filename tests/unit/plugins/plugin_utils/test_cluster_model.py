@@ -106,6 +106,9 @@ def test_a_possible_cluster_has_no_problems():
     ([service(forwarding='nat', real_servers=[{'address': '172.16.5.5'}])], ['10.10.0.1'], [], 'cannot return through it (nat)'),
     ([service(forwarding='nat', real_servers=[{'host': 'rs2'}])], ['10.10.0.1'], [], 'its gateway 10.10.0.99'),
     ([service(forwarding='fullnat')], [], [], 'director_snat_addresses is empty'),
+    ([service(forwarding='fullnat', vip='fd00:10::10', real_servers=[{'address': 'fd00:10::11'}])], ['10.10.0.1'], [],
+     'an IPv6 fullnat service, but director_snat_addresses has no IPv6 address'),
+    ([service(forwarding='fullnat')], ['fd00:10::1'], [], 'an IPv4 fullnat service, but director_snat_addresses has no IPv4'),
     ([{'name': 'marked', 'fwmark': 3, 'forwarding': 'fullnat', 'real_servers': []}], ['10.10.0.1'], [], 'needs a vip and port'),
     ([service(real_servers=[{'address': 'web1.example'}])], ['10.10.0.1'], [], "'web1.example' is not an IP address"),
 ])
@@ -123,3 +126,34 @@ def test_nat_gateway_may_be_a_floating_address_and_must_be_set():
     found = model.director_problems(resolved, FACTS, hostvars, 'real_server_nat_gateway', [], [])
     assert found == ['Virtual service web, real server rs4: nat needs replies to return through the director, '
                      'but real_server_nat_gateway is not set for rs4.']
+
+
+def test_director_view_reads_the_model_once_for_the_role():
+    services = [
+        service(scheduler='wrr'),
+        service(name='tunnelled', vip='192.0.2.20', scheduler='sh', forwarding='tun',
+                real_servers=[{'address': '172.16.5.5', 'tunnel_type': 'gue', 'tunnel_port': 6080},
+                              {'address': '172.16.5.6'}]),
+        service(name='masq', vip='192.0.2.10', port=443, forwarding='fullnat', scheduler=None,
+                real_servers=[{'host': 'rs1', 'port': 8443}]),
+    ]
+    view = model.director_view(services, HOSTVARS, FACTS, 'real_server_nat_gateway', ['10.10.0.1'], [], ['nf_conntrack'])
+    assert view['problems'] == []
+    assert view['vips'] == ['192.0.2.10', '192.0.2.20']
+    assert view['ipv6'] is False
+    assert [entry['forwarding'] for entry in view['table']] == ['dr', 'tun', 'nat']
+    assert [entry['name'] for entry in view['fullnat']] == ['masq']
+    assert view['kernel_modules'] == ['ip_vs', 'ip_vs_wrr', 'ip_vs_sh', 'fou', 'ipip', 'ip_vs_wlc', 'nf_conntrack']
+    assert view['forwarding_sysctls'] == {'net.ipv4.ip_forward': 1, 'net.ipv4.vs.conntrack': 1}
+
+
+def test_director_view_gives_problems_and_nothing_to_build():
+    view = model.director_view([service(real_servers=[{'host': 'nowhere'}])], HOSTVARS, FACTS)
+    assert view['problems'] == ["Virtual service web, real server 1 names real server host 'nowhere', "
+                                "which is not in the inventory."]
+    assert view['table'] == [] and view['vips'] == [] and view['kernel_modules'] == ['ip_vs']
+    impossible = model.director_view([service(forwarding='nat', real_servers=[{'address': '172.16.5.5'}])],
+                                     HOSTVARS, FACTS)
+    assert len(impossible['problems']) == 1 and impossible['table'] == []
+    six = model.director_view([service(vip='fd00:10::10', real_servers=[{'address': 'fd00:10::11'}])], HOSTVARS, FACTS)
+    assert six['problems'] == [] and six['ipv6'] is True and six['forwarding_sysctls'] == {}

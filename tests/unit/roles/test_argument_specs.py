@@ -1,0 +1,49 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, lvs.ipvs contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Both roles read one model, so both carry one schema of it.
+
+``lvs_virtual_services`` is documented and validated by each role's meta/argument_specs.yml (a
+role's spec cannot include another file). The director role's copy is the source; the real_server
+role must carry it unchanged, and every role variable must be in its spec and its defaults.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import yaml
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..'))
+ROLES = ('director', 'real_server')
+SHARED = 'lvs_virtual_services'
+
+
+def spec(role):
+    with open(os.path.join(ROOT, 'roles', role, 'meta', 'argument_specs.yml')) as handle:
+        return yaml.safe_load(handle)['argument_specs']['main']['options']
+
+
+def defaults(role):
+    with open(os.path.join(ROOT, 'roles', role, 'defaults', 'main.yml')) as handle:
+        return yaml.safe_load(handle) or {}
+
+
+def test_both_roles_carry_the_same_model_schema():
+    director, real_server = spec('director')[SHARED], spec('real_server')[SHARED]
+    assert real_server == director, (
+        'roles/real_server/meta/argument_specs.yml must carry lvs_virtual_services exactly as '
+        'roles/director/meta/argument_specs.yml does; copy the director role\'s entry')
+
+
+@pytest.mark.parametrize('role', ROLES)
+def test_every_role_variable_is_documented_with_its_default(role):
+    options = spec(role)
+    values = defaults(role)
+    own = set(name for name in options if name != SHARED)
+    assert own == set(values), 'spec and defaults list different variables: %s' % sorted(own ^ set(values))
+    for name in own:
+        assert options[name].get('default') == values[name], name
+        assert options[name].get('description'), name
