@@ -6,11 +6,14 @@ real servers' logs independently of what the roles reported.
 """
 
 import collections
+import difflib
 import os
 import re
+import subprocess
 import sys
 import time
 
+import pytest
 import testinfra.utils.ansible_runner
 
 sys.path.insert(0, os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "molecule", "lab"))
@@ -95,17 +98,33 @@ def test_real_servers_see_the_expected_client_address():
         assert sources <= expected, (name, sources, expected)
 
 
+IPV6_SERVICES = [service for service in VARS["lvs_virtual_services"] if ":" in service.get("vip", "")]
+
+
+@pytest.mark.skipif(not IPV6_SERVICES, reason="the scenario has no IPv6 service")
+def test_ipv6_services_answer_from_every_real_server():
+    for service in IPV6_SERVICES:
+        count = 4 * len(service["real_servers"])
+        out = host(CLIENT).check_output(
+            f"for i in $(seq {count}); do curl -gsS --max-time 5 'http://[{service['vip']}]:{service['port']}/' "
+            "|| echo FAILED; echo; done")
+        answered = collections.Counter(line for line in out.splitlines() if line)
+        assert answered["FAILED"] == 0, (service["name"], answered)
+        assert len(answered) == len(service["real_servers"]), (service["name"], answered)
+
+
+only_fullnat = pytest.mark.skipif(METHOD != "fullnat", reason=f"the scenario's first service uses {METHOD}, not fullnat")
+
+
+@only_fullnat
 def test_fullnat_real_servers_have_no_route_to_the_client():
-    if METHOD != "fullnat":
-        return
     client_address = RUNNER.get_variables(CLIENT)["lvs_address"]
     for name in WEIGHTS:
         assert host(name).run(f"ip route get {client_address}").rc != 0, f"{name} has a route to the client"
 
 
+@only_fullnat
 def test_fullnat_source_nat_uses_the_chosen_backend():
-    if METHOD != "fullnat":
-        return
     director = host(DIRECTOR)
     snat = VARS["director_snat_addresses"][0]
     nft = director.run("nft list table inet lvs_fullnat")
@@ -132,9 +151,61 @@ def test_replies_pass_the_director_only_for_nat_and_fullnat():
         assert after["out"] == before["out"] == 0, (before, after)
 
 
+def site_playbook(*options):
+    """Run the scenario's converge playbook (playbooks/site.yml) again, as an operator would."""
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "ansible.cfg"),
+               ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    playbook = os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "molecule", "shared", "cluster", "converge.yml")
+    run = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
+         "-i", os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"]), playbook, *options],
+        env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return run.stdout
+
+
+HAND_MADE = f"-A -t {VIP}:9999 -s rr"
+
+
+@pytest.mark.skipif(METHOD != "dr", reason="the purge does not depend on the forwarding method: the dr scenario shows it")
+def test_purge_keeps_a_service_added_by_hand_unless_told_to_remove_it():
+    director = host(DIRECTOR)
+    director.run_test(f"ipvsadm {HAND_MADE}")
+    try:
+        site_playbook("--limit", "lvs_directors")
+        assert HAND_MADE in director.check_output("ipvsadm -Sn").splitlines()
+        site_playbook("--limit", "lvs_directors", "-e", "director_purge_scope=all")
+        assert f"{VIP}:9999" not in director.check_output("ipvsadm -Sn")
+    finally:
+        director.run(f"ipvsadm -D -t {VIP}:9999 2>/dev/null || true")
+    requests = requests_through_vip(sum(WEIGHTS.values()))
+    assert requests["FAILED"] == 0, requests
+
+
+# What the roles set on a host, read from the kernel: after a reboot it must be what was applied live.
+KERNEL_STATE = {
+    "IPVS table": "ipvsadm -Sn",
+    "addresses": "ip -br address show",
+    "policy rules": "ip -4 rule show; ip -6 rule show",
+    "routes": "ip -4 route show table all; ip -6 route show table all",
+    # All of IPVS's but sync_qlen_max, which the kernel derives from the memory free when ip_vs loads.
+    "LVS sysctls": (r"sysctl -a 2>/dev/null | grep -E '^net\.ipv4\.vs\.|^net\.ipv4\.ip_forward|"
+                    r"\.(arp_ignore|arp_announce|rp_filter|forwarding) ' | grep -v '^net\.ipv4\.vs\.sync_qlen_max ' "
+                    r"| sort"),
+}
+
+
+def kernel_state(name):
+    # Not ipvsadm on a real server: it would load ip_vs there.
+    return {what: host(name).check_output(command) for what, command in KERNEL_STATE.items()
+            if name == DIRECTOR or what != "IPVS table"}
+
+
 def test_cluster_serves_again_after_a_reboot_without_ansible():
     first_real_server = sorted(WEIGHTS)[0]
-    labtest.reboot(RUNNER, [DIRECTOR, first_real_server])
+    rebooted = [DIRECTOR, first_real_server]
+    before = {name: kernel_state(name) for name in rebooted}
+    labtest.reboot(RUNNER, rebooted)
     # The units the roles installed bring the table, VIPs and real server set-up back.
     deadline = time.monotonic() + 60
     while True:
@@ -144,3 +215,11 @@ def test_cluster_serves_again_after_a_reboot_without_ansible():
         time.sleep(3)
     assert answered["FAILED"] == 0, answered
     assert set(answered) == set(WEIGHTS), answered
+    # Boot state is exactly the state applied live: the same table, byte for byte, and the same
+    # addresses, rules, routes and sysctls.
+    for name in rebooted:
+        after = kernel_state(name)
+        for what in after:
+            assert after[what] == before[name][what], f"{name}: {what} after the reboot differ:\n" + "\n".join(
+                difflib.unified_diff(before[name][what].splitlines(), after[what].splitlines(), "live", "after boot",
+                                     lineterm=""))
