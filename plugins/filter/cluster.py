@@ -6,20 +6,7 @@
 
 from __future__ import annotations
 
-from ansible.errors import AnsibleFilterError
-
 from ansible_collections.lvs.ipvs.plugins.plugin_utils import _cluster_model as model
-
-
-def _wrap(function):
-    def wrapper(*args, **kwargs):
-        try:
-            return function(*args, **kwargs)
-        except model.ModelError as error:
-            raise AnsibleFilterError(str(error)) from error
-    wrapper.__name__ = function.__name__
-    wrapper.__doc__ = function.__doc__
-    return wrapper
 
 
 class FilterModule:
@@ -27,5 +14,5 @@ class FilterModule:
 
     def filters(self):
         return {
-            'director_view': _wrap(model.director_view),
+            'director_view': model.director_view,
         }

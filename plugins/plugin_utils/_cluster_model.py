@@ -35,10 +35,6 @@ REAL_SERVER_KEYS = (
 )
 
 
-class ModelError(ValueError):
-    """The inventory model cannot be read; the message says where and why."""
-
-
 def service_label(service, index):
     """A name for a service in messages: its name, its key, or its position."""
     if service.get('name'):
@@ -50,64 +46,100 @@ def service_label(service, index):
     return 'lvs_virtual_services[%d]' % index
 
 
-def _host_address(host, hostvars, where):
-    """The data-plane address of an inventory host."""
-    if host not in hostvars:
-        raise ModelError('%s names real server host %r, which is not in the inventory.' % (where, host))
-    variables = hostvars[host]
-    address = variables.get('lvs_address')
-    if not address:
-        address = (variables.get('ansible_default_ipv4') or {}).get('address')
-    if not address:
-        raise ModelError(
-            '%s: cannot find the address of real server host %r. Set its host variable lvs_address, '
-            'give the real server an address: instead of host:, or gather facts from that host.' % (where, host))
-    return str(address)
+def _canonical(text):
+    """The canonical text of an address (``2001:DB8::0:1`` -> ``2001:db8::1``), or None."""
+    try:
+        return str(ipaddress.ip_address(str(text).strip()))
+    except ValueError:
+        return None
 
 
-def resolve_services(services, hostvars):
-    """Give every real server an ``address``, its ``port`` and the service's forwarding method.
+def host_address(host, hostvars):
+    """The data-plane address of an inventory host: its host variable ``lvs_address``, else the
+    address of its default IPv4 route from its facts; None when neither is known."""
+    variables = hostvars.get(host) or {}
+    address = variables.get('lvs_address') or (variables.get('ansible_default_ipv4') or {}).get('address')
+    return str(address) if address else None
 
-    A real server names an inventory host (``host``) or an ``address``. A host's address is its
-    host variable ``lvs_address``, else the address of its default IPv4 route from the facts.
-    The port defaults to the service's port. Every service must name its forwarding method:
-    it decides how the real servers are set up, so it has no default.
+
+def normalise_model(services, hostvars):
+    """The one reading of ``lvs_virtual_services``: ``(services, problems)``.
+
+    Every service gets its ``label`` (for messages) and a checked ``forwarding`` method (it decides
+    how the real servers are set up, so it has no default); every real server names exactly one
+    of an inventory ``host`` or an ``address`` and gets its ``address`` (a host's lvs_address, else
+    the address of its default IPv4 route; canonical text) and its ``port`` (the service's unless
+    set). Problems are sentences naming the service, the real server and what to set; a service
+    with a problem is left out of the services.
     """
     if services is None:
-        return []
+        return [], []
     if not isinstance(services, list):
-        raise ModelError('lvs_virtual_services must be a list of virtual services.')
+        return [], ['lvs_virtual_services must be a list of virtual services.']
     resolved = []
+    problems = []
     for index, service in enumerate(services):
         if not isinstance(service, dict):
-            raise ModelError('lvs_virtual_services[%d] must be a dictionary.' % index)
+            problems.append('lvs_virtual_services[%d] must be a dictionary.' % index)
+            continue
         label = service_label(service, index)
+        start = len(problems)
         forwarding = service.get('forwarding')
         if forwarding is None:
-            raise ModelError('Virtual service %s needs forwarding: one of %s.' % (label, ', '.join(FORWARDING_METHODS)))
-        if forwarding not in FORWARDING_METHODS:
-            raise ModelError('Virtual service %s: forwarding must be one of %s, not %r.'
-                             % (label, ', '.join(FORWARDING_METHODS), forwarding))
+            problems.append('Virtual service %s needs forwarding: one of %s.' % (label, ', '.join(FORWARDING_METHODS)))
+        elif forwarding not in FORWARDING_METHODS:
+            problems.append('Virtual service %s: forwarding must be one of %s, not %r.'
+                            % (label, ', '.join(FORWARDING_METHODS), forwarding))
         real_servers = []
+        seen = {}
         for position, real_server in enumerate(service.get('real_servers') or []):
             where = 'Virtual service %s, real server %d' % (label, position + 1)
             if not isinstance(real_server, dict):
-                raise ModelError('%s must be a dictionary.' % where)
-            if bool(real_server.get('host')) == bool(real_server.get('address')):
-                raise ModelError('%s needs exactly one of host: (an inventory host) or address:.' % where)
+                problems.append('%s must be a dictionary.' % where)
+                continue
+            host = real_server.get('host')
+            if bool(host) == bool(real_server.get('address')):
+                problems.append('%s needs exactly one of host: (an inventory host) or address:.' % where)
+                continue
             entry = dict(real_server)
-            if real_server.get('host'):
-                entry['address'] = _host_address(real_server['host'], hostvars, where)
+            if host:
+                where = 'Virtual service %s, real server %s' % (label, host)
+                if host not in hostvars:
+                    problems.append('%s is not in the inventory: fix the host name, or give the real server an '
+                                    'address: instead of host:.' % where)
+                    continue
+                address = host_address(host, hostvars)
+                if address is None:
+                    problems.append('%s: its address is unknown. Set its host variable lvs_address, give the real '
+                                    'server an address: instead of host:, or gather facts from that host.' % where)
+                    continue
             else:
-                entry['address'] = str(real_server['address'])
+                address = str(real_server['address'])
+            entry['address'] = _canonical(address) or address
             if entry.get('port') is None and service.get('port') is not None:
                 entry['port'] = service['port']
+            key = (entry['address'], entry.get('port'))
+            if key in seen:
+                problems.append('Virtual service %s lists real server %s twice (as %s and %s): each address and port '
+                                'may appear once in a service.' % (label, _hostport(*key), seen[key],
+                                                                    host or real_server['address']))
+                continue
+            seen[key] = host or real_server['address']
             real_servers.append(entry)
+        if len(problems) > start:
+            continue
         entry = dict(service)
+        entry['label'] = label
         entry['forwarding'] = forwarding
         entry['real_servers'] = real_servers
         resolved.append(entry)
-    return resolved
+    return resolved, problems
+
+
+def _hostport(address, port):
+    if port is None:
+        return address
+    return '[%s]:%s' % (address, port) if ':' in address else '%s:%s' % (address, port)
 
 
 def ipvs_table_services(services):
@@ -177,8 +209,8 @@ def director_problems(services, facts, hostvars, gateway_variable, snat_addresse
         ip = ipaddress.ip_address(address)
         return any(ip in network.network for network in networks if network.version == ip.version)
 
-    for index, service in enumerate(services):
-        label = service_label(service, index)
+    for service in services:
+        label = service['label']
         forwarding = service['forwarding']
         if forwarding == 'fullnat' and service.get('vip') is None:
             problems.append('Virtual service %s uses fullnat, which needs a vip and port: the source NAT rules '
@@ -224,18 +256,14 @@ def director_view(services, hostvars, facts, gateway_variable='real_server_nat_g
                   extra_gateways=(), extra_kernel_modules=()):
     """Everything the director role needs from the model, read once: a dict with
 
-    ``services`` (resolved, see resolve_services), ``table`` (the services option of ipvs_table),
+    ``services`` (see normalise_model), ``table`` (the services option of ipvs_table),
     ``vips``, ``fullnat`` (the fullnat services), ``ipv6`` (whether a VIP is IPv6),
     ``kernel_modules`` (ip_vs, the schedulers' and tunnels' modules, then ``extra_kernel_modules``),
     ``forwarding_sysctls`` (what the methods in use need) and ``problems`` (sentences; when there
     are any, the rest is empty)."""
-    try:
-        resolved = resolve_services(services, hostvars)
-    except ModelError as error:
-        resolved, problems = [], [str(error)]
-    else:
-        problems = director_problems(resolved, facts, hostvars, gateway_variable, list(snat_addresses or ()),
-                                     list(extra_gateways or ()))
+    resolved, problems = normalise_model(services, hostvars)
+    problems += director_problems(resolved, facts, hostvars, gateway_variable, list(snat_addresses or ()),
+                                  list(extra_gateways or ()))
     if problems:
         resolved = []
     addresses = vips(resolved)

@@ -36,40 +36,58 @@ def service(**overrides):
     return base
 
 
-def test_resolve_takes_lvs_address_then_facts_and_defaults_port_and_forwarding():
-    services = model.resolve_services(
-        [service(), service(name='other', forwarding='nat', real_servers=[{'host': 'rs2', 'port': 8080}])], HOSTVARS)
+def resolve(services, hostvars=HOSTVARS):
+    """normalise_model for a model that must have no problem."""
+    resolved, problems = model.normalise_model(services, hostvars)
+    assert problems == []
+    return resolved
+
+
+def test_normalise_takes_lvs_address_then_facts_and_defaults_port_and_forwarding():
+    services = resolve(
+        [service(), service(name='other', forwarding='nat', real_servers=[{'host': 'rs2', 'port': 8080}])])
     assert [rs['address'] for rs in services[0]['real_servers']] == ['10.10.0.11', '10.10.0.13']
     assert [rs['port'] for rs in services[0]['real_servers']] == [80, 80]
     assert services[1]['real_servers'] == [{'host': 'rs2', 'port': 8080, 'address': '10.10.0.12'}]
+    assert [entry['label'] for entry in services] == ['web', 'other']
+    six = resolve([service(name=None, vip='FD00::10', real_servers=[{'address': 'FD00:0::0:11'}])])
+    assert six[0]['real_servers'][0]['address'] == 'fd00::11' and six[0]['label'] == 'tcp FD00::10:80'
 
 
 @pytest.mark.parametrize('real_server, message', [
-    ({'host': 'nowhere'}, "'nowhere', which is not in the inventory"),
-    ({'host': 'rs3'}, "cannot find the address of real server host 'rs3'"),
-    ({'host': 'rs1', 'address': '10.0.0.1'}, 'exactly one of host'),
+    ({'host': 'nowhere'}, 'Virtual service web, real server nowhere is not in the inventory: fix the host name'),
+    ({'host': 'rs3'}, 'Virtual service web, real server rs3: its address is unknown. Set its host variable lvs_address'),
+    ({'host': 'rs1', 'address': '10.0.0.1'}, 'Virtual service web, real server 1 needs exactly one of host'),
     ({'weight': 1}, 'exactly one of host'),
-    ('rs1', 'must be a dictionary'),
+    ('rs1', 'Virtual service web, real server 1 must be a dictionary'),
 ])
-def test_resolve_rejects_unresolvable_real_servers(real_server, message):
-    with pytest.raises(model.ModelError, match=message):
-        model.resolve_services([service(real_servers=[real_server])], HOSTVARS)
+def test_normalise_names_unresolvable_real_servers(real_server, message):
+    services, problems = model.normalise_model([service(real_servers=[real_server]), service(name='fine')], HOSTVARS)
+    assert len(problems) == 1 and message in problems[0], problems
+    assert [entry['label'] for entry in services] == ['fine']
 
 
-def test_resolve_rejects_unknown_forwarding_and_non_lists():
-    with pytest.raises(model.ModelError, match="forwarding must be one of nat, dr, tun, fullnat, not 'masq'"):
-        model.resolve_services([service(forwarding='masq')], HOSTVARS)
-    without = service()
+def test_normalise_gives_every_problem_at_once():
+    without = service(name='bare')
     del without['forwarding']
-    with pytest.raises(model.ModelError, match='Virtual service web needs forwarding: one of nat, dr, tun, fullnat'):
-        model.resolve_services([without], HOSTVARS)
-    with pytest.raises(model.ModelError, match='must be a list'):
-        model.resolve_services({'web': service()}, HOSTVARS)
-    assert model.resolve_services(None, HOSTVARS) == []
+    services, problems = model.normalise_model(
+        [service(forwarding='masq'), without, 'text',
+         service(name='twice', real_servers=[{'host': 'rs1'}, {'address': '10.10.0.11'}])], HOSTVARS)
+    assert services == []
+    assert problems == [
+        "Virtual service web: forwarding must be one of nat, dr, tun, fullnat, not 'masq'.",
+        'Virtual service bare needs forwarding: one of nat, dr, tun, fullnat.',
+        'lvs_virtual_services[2] must be a dictionary.',
+        'Virtual service twice lists real server 10.10.0.11:80 twice (as rs1 and 10.10.0.11): each address and '
+        'port may appear once in a service.',
+    ]
+    assert model.normalise_model({'web': service()}, HOSTVARS) == ([], ['lvs_virtual_services must be a list of '
+                                                                        'virtual services.'])
+    assert model.normalise_model(None, HOSTVARS) == ([], [])
 
 
 def test_ipvs_table_services_keeps_kernel_keys_and_writes_fullnat_as_nat():
-    services = model.resolve_services([service(forwarding='fullnat', persistence_timeout=300)], HOSTVARS)
+    services = resolve([service(forwarding='fullnat', persistence_timeout=300)])
     assert model.ipvs_table_services(services) == [{
         'vip': '192.0.2.10', 'protocol': 'tcp', 'port': 80, 'scheduler': 'wrr', 'persistence_timeout': 300,
         'forwarding': 'nat',
@@ -88,7 +106,7 @@ def test_host_networks_reads_primary_secondary_and_ipv6():
 
 
 def problems(services, snat=('10.10.0.1',), extra=()):
-    resolved = model.resolve_services(services, HOSTVARS)
+    resolved = resolve(services)
     return model.director_problems(resolved, FACTS, HOSTVARS, 'real_server_nat_gateway', list(snat), list(extra))
 
 
@@ -122,7 +140,7 @@ def test_nat_gateway_may_be_a_floating_address_and_must_be_set():
     services = [service(forwarding='nat', real_servers=[{'host': 'rs2'}])]
     assert problems(services, extra=['10.10.0.99']) == []
     hostvars = dict(HOSTVARS, rs4={'lvs_address': '10.10.0.14'})
-    resolved = model.resolve_services([service(forwarding='nat', real_servers=[{'host': 'rs4'}])], hostvars)
+    resolved = resolve([service(forwarding='nat', real_servers=[{'host': 'rs4'}])], hostvars)
     found = model.director_problems(resolved, FACTS, hostvars, 'real_server_nat_gateway', [], [])
     assert found == ['Virtual service web, real server rs4: nat needs replies to return through the director, '
                      'but real_server_nat_gateway is not set for rs4.']
@@ -149,8 +167,8 @@ def test_director_view_reads_the_model_once_for_the_role():
 
 def test_director_view_gives_problems_and_nothing_to_build():
     view = model.director_view([service(real_servers=[{'host': 'nowhere'}])], HOSTVARS, FACTS)
-    assert view['problems'] == ["Virtual service web, real server 1 names real server host 'nowhere', "
-                                "which is not in the inventory."]
+    assert view['problems'] == ['Virtual service web, real server nowhere is not in the inventory: fix the host '
+                                'name, or give the real server an address: instead of host:.']
     assert view['table'] == [] and view['vips'] == [] and view['kernel_modules'] == ['ip_vs']
     impossible = model.director_view([service(forwarding='nat', real_servers=[{'address': '172.16.5.5'}])],
                                      HOSTVARS, FACTS)
