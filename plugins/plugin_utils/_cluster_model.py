@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 
+from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs.model import hostport
 from ansible_collections.lvs.ipvs.plugins.module_utils._vocabulary import (
     DEFAULT_SCHEDULER,
     DEFAULT_TUNNEL_TYPE,
@@ -120,9 +121,9 @@ def normalise_model(services, hostvars):
                 entry['port'] = service['port']
             key = (entry['address'], entry.get('port'))
             if key in seen:
+                shown = hostport(*key) if key[1] is not None else key[0]
                 problems.append('Virtual service %s lists real server %s twice (as %s and %s): each address and port '
-                                'may appear once in a service.' % (label, _hostport(*key), seen[key],
-                                                                    host or real_server['address']))
+                                'may appear once in a service.' % (label, shown, seen[key], host or real_server['address']))
                 continue
             seen[key] = host or real_server['address']
             real_servers.append(entry)
@@ -134,12 +135,6 @@ def normalise_model(services, hostvars):
         entry['real_servers'] = real_servers
         resolved.append(entry)
     return resolved, problems
-
-
-def _hostport(address, port):
-    if port is None:
-        return address
-    return '[%s]:%s' % (address, port) if ':' in address else '%s:%s' % (address, port)
 
 
 def ipvs_table_services(services):

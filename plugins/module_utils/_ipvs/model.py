@@ -116,7 +116,8 @@ def _packed(address):
     return b'\x04' + socket.inet_pton(socket.AF_INET, address)
 
 
-def _hostport(address, port):
+def hostport(address, port):
+    """``address:port``, with the address in brackets when it is IPv6 (as ipvsadm writes it)."""
     if ':' in address:
         return '[%s]:%d' % (address, port)
     return '%s:%d' % (address, port)
@@ -126,11 +127,11 @@ def service_label(service):
     """How messages name a service: 'tcp 192.0.2.10:80', 'fwmark 5 (ipv6)'."""
     if service.get('fwmark'):
         return 'fwmark %d (%s)' % (service['fwmark'], service['family'])
-    return '%s %s' % (service['protocol'], _hostport(service['vip'], service['port']))
+    return '%s %s' % (service['protocol'], hostport(service['vip'], service['port']))
 
 
 def real_server_label(real_server):
-    return _hostport(real_server['address'], real_server['port'])
+    return hostport(real_server['address'], real_server['port'])
 
 
 # ---------------------------------------------------------------------------
@@ -252,7 +253,7 @@ def normalise_service_key(params, errors):
         errors.append('service: give either vip (with protocol and port) or fwmark')
         service.update(fwmark=None, family=family or 'ipv4', protocol=None, vip=None, port=None)
     else:
-        where = 'service %s %s' % (protocol or 'tcp', vip if port is None else _hostport(str(vip), port))
+        where = 'service %s %s' % (protocol or 'tcp', vip if port is None else hostport(str(vip), port))
         address = _address(vip, '%s: vip' % where, errors)
         service['fwmark'] = None
         service['protocol'] = protocol or 'tcp'
@@ -431,7 +432,7 @@ def normalise_real_server(params, service, errors, default_forwarding=DEFAULT_FO
 
     if problems:
         where = '%s: real server %s' % (label or service_label(service),
-                                        _hostport(address.text, port) if isinstance(port, int) else address.text)
+                                        hostport(address.text, port) if isinstance(port, int) else address.text)
         errors.extend('%s: %s' % (where, problem) for problem in problems)
     return real
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs.model import (
     REAL_SERVER_FIELDS,
     SERVICE_FIELDS,
+    hostport,
     real_server_key,
     real_server_label,
     real_server_sort_key,
@@ -213,19 +214,13 @@ _COMMAND = {
 }
 
 
-def _hostport(address, port):
-    if ':' in address:
-        return '[%s]:%d' % (address, port)
-    return '%s:%d' % (address, port)
-
-
 def _service_words(service):
     if service.get('fwmark'):
         words = ['-f', str(service['fwmark'])]
         if service['family'] == 'ipv6':
             words.append('-6')
         return words
-    return [_SERVICE_OPTION[service['protocol']], _hostport(service['vip'], service['port'])]
+    return [_SERVICE_OPTION[service['protocol']], hostport(service['vip'], service['port'])]
 
 
 def format_operations(operations):
@@ -264,7 +259,7 @@ def format_operation(operation, services=None):
             words += ['--pe', service['persistence_engine']]
     elif operation.kind in (ADD_REAL_SERVER, EDIT_REAL_SERVER, DELETE_REAL_SERVER):
         real = operation.real_server
-        words += ['-r', _hostport(real['address'], real['port'])]
+        words += ['-r', hostport(real['address'], real['port'])]
         if operation.kind != DELETE_REAL_SERVER:
             words += [_FORWARDING_OPTION.get(real['forwarding'], real['forwarding']), '-w', str(real['weight'])]
             if real['upper_threshold']:
