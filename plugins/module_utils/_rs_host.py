@@ -219,6 +219,7 @@ class Host:
         state.sysctls = self.read_sysctls()
         state.default_route_interface = self.read_default_route_interface()
         state.ipv6 = os.path.isdir(os.path.join(PROC_SYS, 'net', 'ipv6'))
+        state.udev = bool(self._get_bin_path and self._get_bin_path('udevadm'))
         state.modules = {name for name in (FOU_MODULE,) + tuple(DEVICE_MODULES.values()) if self.module_present(name)}
         if FOU_MODULE in state.modules:
             state.fou_ports = self.read_fou_ports()
@@ -344,6 +345,15 @@ class Host:
                 'the kernel creates no fallback tunnel devices when net.core.fb_tunnels_only_for_init_net is 1 or 2.'
                 % (op.target, device)
             )
+
+    def _apply_settle(self, op):
+        """Wait until udev has handled the devices just made (it may apply sysctl.d files to them)."""
+        udevadm = self._get_bin_path('udevadm') if self._get_bin_path else None
+        if udevadm is None:
+            return  # no udev: nothing acts on new devices behind the module's back
+        rc, _out, err = self._run_command([udevadm, 'settle'])
+        if rc != 0:
+            raise LvsError('Could not %s: udevadm settle said: %s' % (op.text, err.strip() or 'exit code %d' % rc))
 
     def _apply_link_add(self, op):
         self.ipr().link('add', ifname=op.target, kind=op.value)

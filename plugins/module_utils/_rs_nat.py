@@ -20,8 +20,11 @@ it.  Two ways:
   port), so that the host's other traffic keeps its own route.  The module owns
   that table's default route and the rules at its priority that point to it.
 
-Pure functions here (``normalise_request``, ``plan``); ``run_rs_nat_route`` is
-the flow.  The host side is ``_rs_host.Host``.
+Pure functions here (``normalise_request``, ``plan``, ``boot_commands``);
+``run_rs_nat_route`` is the flow.  The host side is ``_rs_host.Host``.  Every
+operation carries the ``ip`` command that makes the same change; the module
+reports those, and ``boot_commands`` plans the request on a host with none of it
+(a freshly booted one) and returns the commands a boot script runs.
 """
 
 from __future__ import annotations
@@ -114,6 +117,29 @@ class Operation:
     kind: str  # route_replace | route_del | rule_add | rule_del
     item: object
     text: str
+
+    @property
+    def command(self):
+        """The ``ip`` command that makes the same change as the module does through netlink."""
+        return command_for(self.kind, self.item)
+
+
+def command_for(kind, item):
+    ip = 'ip -6' if item.family == 6 else 'ip'
+    if kind in ('route_replace', 'route_del'):
+        words = [ip, 'route', 'replace' if kind == 'route_replace' else 'del', 'default']
+        if item.gateway:
+            words += ['via', item.gateway]
+        if item.device and kind == 'route_replace':
+            words += ['dev', item.device]
+        if item.table != MAIN_TABLE:
+            words += ['table', str(item.table)]
+        if item.metric:
+            words += ['metric', str(item.metric)]
+        if kind == 'route_replace':
+            words += ['proto', 'static']  # as pyroute2 sets it
+        return ' '.join(words)
+    return '%s rule %s %s' % (ip, 'add' if kind == 'rule_add' else 'del', item.describe())
 
 
 @dataclass
@@ -326,9 +352,18 @@ def plan(request, live, record):
     return Plan(operations=operations, record=new_record, before=before, after=after, warnings=warnings)
 
 
+def boot_commands(request, live):
+    """The ``ip`` commands that set the request up on a host that has none of it (a freshly booted one)."""
+    if request.state != 'present':
+        return []
+    empty = NatLive(routes=[], rules=[], networks=list(live.networks))
+    return [op.command for op in plan(request, empty, empty_record()).operations]
+
+
 def run_rs_nat_route(params, host, check_mode):
     """Read, plan, apply unless in check mode, read back; returns the module result."""
     request = normalise_request(params)
+    want_commands = bool(params.get('return_commands'))
     try:
         host.lock(create=not check_mode)
         record = load_record(host.read_record())
@@ -339,10 +374,12 @@ def run_rs_nat_route(params, host, check_mode):
             'state': request.state,
             'mode': request.mode,
             'gateway': request.gateway,
-            'operations': [op.text for op in first.operations],
+            'operations': [op.command for op in first.operations],
             'warnings': list(first.warnings),
             'diff': {'before': first.before, 'after': first.after},
         }
+        if want_commands:
+            result['commands'] = boot_commands(request, live)
         if request.mode == 'policy':
             result['table'] = request.table
             result['priority'] = request.priority

@@ -14,22 +14,31 @@ returns the operations to run, the new record, and the before/after views.
 ``run_rs_vip`` is the flow the module runs: read, plan, apply unless in check
 mode, read back.
 
+Every operation carries the shell command that does the same change (``ip``,
+``sysctl``, ``modprobe``, ``udevadm``); the module reports those.  The host as a
+fresh boot gives it is the live host with the module's changes undone
+(``pristine``, from the record); ``boot_commands`` plans the whole set on that
+host, through the same planner, and returns the commands: what a boot script
+runs to give the host, after a reboot, exactly what the module applied.
+
 The model.  Every VIP the module manages is kept in a record on the host
 (``/var/lib/lvs-ipvs/rs_vip.json``) with the host-wide settings (ARP sysctls,
 the interface facing the director, rp_filter for tunnels).  From the record the
 planner derives the *resources* the host needs: sysctl values, dummy devices,
 devices that must be up, fou receive ports.  When the module changes a resource
 it saves the value the resource had before; when no managed VIP needs the
-resource any more, the saved value is put back.  So ``state=absent`` removes
-what the module added and nothing else, even when several VIPs share a sysctl.
+resource any more, the saved value is put back.  So removing a VIP (``purge``,
+or an entry with ``state=absent``) removes what the module added and nothing
+else, even when several VIPs share a sysctl.
 """
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ansible_collections.lvs.ipvs.plugins.module_utils._common import LvsError
 
@@ -151,11 +160,19 @@ class Settings:
 
 
 @dataclass(frozen=True)
+class Entry:
+    """One entry of the module's ``vips`` option."""
+
+    vip: Vip
+    state: str  # present | absent
+
+
+@dataclass(frozen=True)
 class Request:
     """The module options, checked and made canonical."""
 
-    vip: Vip
-    state: str
+    entries: tuple  # of Entry, sorted by address
+    purge: bool  # remove the managed VIPs that ``entries`` does not list
     settings: Settings  # arp_interface None: the interface of the default route
 
 
@@ -179,6 +196,7 @@ class LiveState:
     fou_ports: dict = field(default_factory=dict)  # (family, port) -> fou encapsulation type
     modules: set = field(default_factory=set)  # kernel modules loaded or built in, among those asked about
     ipv6: bool = True  # the kernel has IPv6
+    udev: bool = True  # the host has udevadm (udev may act on new devices)
 
 
 @dataclass(frozen=True)
@@ -190,7 +208,8 @@ class Operation:
     target: str
     value: object = None
     extra: object = None
-    text: str = ''
+    text: str = ''  # what it does, in words (for messages)
+    command: str = ''  # the shell command that does the same (what the module reports)
 
 
 @dataclass
@@ -213,16 +232,22 @@ class Plan:
 # appears and restored only after the last one is gone; devices exist before
 # their sysctls are written; the compensating rp_filter values are raised before
 # net.ipv4.conf.all.rp_filter is lowered.
+# Devices that a module or `ip link add` creates are announced to udev, which may
+# apply sysctl.d files to them: the settle phase waits for that before the module
+# writes their sysctls.
 PHASE_ADDR_DEL = 0
 PHASE_MODULE = 1
 PHASE_LINK_ADD = 2
-PHASE_SYSCTL = 3
-PHASE_FOU_ADD = 4
-PHASE_LINK_UP = 5
-PHASE_ADDR_ADD = 6
-PHASE_FOU_DEL = 7
-PHASE_LINK_DOWN = 8
-PHASE_LINK_DEL = 9
+PHASE_SETTLE = 3
+PHASE_SYSCTL = 4
+PHASE_FOU_ADD = 5
+PHASE_LINK_UP = 6
+PHASE_ADDR_ADD = 7
+PHASE_FOU_DEL = 8
+PHASE_LINK_DOWN = 9
+PHASE_LINK_DEL = 10
+
+SETTLE_COMMAND = 'udevadm settle'
 
 
 # ---------------------------------------------------------------------------
@@ -295,50 +320,68 @@ def parse_vip(value):
     return '%s/%d' % (address, host_prefix)
 
 
-def normalise_request(params):
-    """Check the options beyond what the argument spec says and make them canonical."""
-    state = params.get('state') or 'present'
-    forwarding = params.get('forwarding') or 'dr'
-    address = parse_vip(params.get('vip'))
+def normalise_vip(entry, where):
+    """One entry of ``vips``, checked and made canonical: a Vip and its state."""
+    state = entry.get('state') or 'present'
+    forwarding = entry.get('forwarding') or 'dr'
+    try:
+        address = parse_vip(entry.get('vip'))
+    except LvsError as exc:
+        raise LvsError('%s.%s' % (where, exc))
     family = ipaddress.ip_interface(address).version
 
-    device = params.get('device')
-    tunnel_type = params.get('tunnel_type')
-    tunnel_port = params.get('tunnel_port')
-    rp_filter = params.get('rp_filter')
+    device = entry.get('device')
+    tunnel_type = entry.get('tunnel_type')
+    tunnel_port = entry.get('tunnel_port')
+    label = '%s (%s)' % (where, address)
 
     if forwarding == 'dr':
         if tunnel_type is not None or tunnel_port is not None:
-            raise LvsError('tunnel_type and tunnel_port apply to forwarding=tun only; this VIP uses forwarding=dr.')
-        if rp_filter is not None:
-            raise LvsError('rp_filter applies to forwarding=tun only (DR needs no change to reverse path filtering).')
+            raise LvsError('%s: tunnel_type and tunnel_port apply to forwarding=tun only; this VIP uses forwarding=dr.' % label)
         device = device or DEFAULT_DR_DEVICE
-        validate_device_name(device, 'device')
+        validate_device_name(device, '%s: device' % label)
         if device in RESERVED_DEVICE_NAMES:
-            raise LvsError('device: %s is a name the kernel uses for its own tunnel devices; choose another name for the dummy device.' % device)
+            raise LvsError('%s: device %s is a name the kernel uses for its own tunnel devices; choose another name for the '
+                           'dummy device.' % (label, device))
     elif forwarding == 'tun':
         tunnel_type = tunnel_type or 'ipip'
         if tunnel_type not in TUNNEL_TYPES:
-            raise LvsError('tunnel_type: %r is not one of %s.' % (tunnel_type, ', '.join(TUNNEL_TYPES)))
+            raise LvsError('%s: tunnel_type %r is not one of %s.' % (label, tunnel_type, ', '.join(TUNNEL_TYPES)))
         if tunnel_type == 'gue':
             if tunnel_port is None:
-                raise LvsError('tunnel_type=gue needs tunnel_port, the UDP port the director sends GUE packets to (the same as its --tun-port).')
+                raise LvsError('%s: tunnel_type=gue needs tunnel_port, the UDP port the director sends GUE packets to (the '
+                               'same as its --tun-port).' % label)
         elif tunnel_port is not None:
-            raise LvsError('tunnel_port applies to tunnel_type=gue only; %s carries no UDP port.' % tunnel_type)
+            raise LvsError('%s: tunnel_port applies to tunnel_type=gue only; %s carries no UDP port.' % (label, tunnel_type))
         if tunnel_port is not None and not 1 <= int(tunnel_port) <= 65535:
-            raise LvsError('tunnel_port: %s is not a UDP port (1-65535).' % tunnel_port)
+            raise LvsError('%s: tunnel_port %s is not a UDP port (1-65535).' % (label, tunnel_port))
         expected = TUNNEL_DEVICES[(family, tunnel_type)]
         if device is not None and device != expected:
             raise LvsError(
-                'device: with forwarding=tun the VIP goes on the kernel tunnel device that receives %s packets '
-                '(%s for an %s VIP); leave device unset or set it to %s.' % (tunnel_type, expected, family_name(family), expected)
+                '%s: with forwarding=tun the VIP goes on the kernel tunnel device that receives %s packets '
+                '(%s for an %s VIP); leave device unset or set it to %s.' % (label, tunnel_type, expected, family_name(family), expected)
             )
         device = expected
         tunnel_port = int(tunnel_port) if tunnel_port is not None else None
-        if rp_filter is None:
-            rp_filter = DEFAULT_RP_FILTER
     else:
-        raise LvsError('forwarding: %r is not one of %s (NAT and FULLNAT real servers need no VIP).' % (forwarding, ', '.join(FORWARDING_METHODS)))
+        raise LvsError('%s: forwarding %r is not one of %s (NAT and FULLNAT real servers need no VIP).'
+                       % (label, forwarding, ', '.join(FORWARDING_METHODS)))
+    if state not in ('present', 'absent'):
+        raise LvsError('%s: state must be present or absent, not %r.' % (label, state))
+    vip = Vip(address=address, forwarding=forwarding, device=device, tunnel_type=tunnel_type if forwarding == 'tun' else None,
+              tunnel_port=tunnel_port if forwarding == 'tun' else None)
+    return Entry(vip=vip, state=state)
+
+
+def normalise_request(params):
+    """Check the options beyond what the argument spec says and make them canonical."""
+    entries = {}
+    for index, item in enumerate(params.get('vips') or []):
+        entry = normalise_vip(item, 'vips[%d]' % index)
+        address = entry.vip.address
+        if address in entries:
+            raise LvsError('vips[%d]: %s is listed twice; list each VIP once.' % (index, address))
+        entries[address] = entry
 
     arp_ignore = int(params.get('arp_ignore') if params.get('arp_ignore') is not None else DEFAULT_ARP_IGNORE)
     arp_announce = int(params.get('arp_announce') if params.get('arp_announce') is not None else DEFAULT_ARP_ANNOUNCE)
@@ -349,14 +392,13 @@ def normalise_request(params):
     arp_interface = params.get('arp_interface')
     if arp_interface is not None:
         validate_device_name(arp_interface, 'arp_interface')
-    rp_filter = DEFAULT_RP_FILTER if rp_filter is None else int(rp_filter)
+    rp_filter = DEFAULT_RP_FILTER if params.get('rp_filter') is None else int(params['rp_filter'])
     if rp_filter not in RP_FILTER_CHOICES:
         raise LvsError('rp_filter: %s would drop decapsulated packets; use 0 (off) or 2 (loose).' % rp_filter)
 
     return Request(
-        vip=Vip(address=address, forwarding=forwarding, device=device, tunnel_type=tunnel_type if forwarding == 'tun' else None,
-                tunnel_port=tunnel_port if forwarding == 'tun' else None),
-        state=state,
+        entries=tuple(entries[address] for address in sorted(entries)),
+        purge=bool(params.get('purge')),
         settings=Settings(arp_ignore=arp_ignore, arp_announce=arp_announce, arp_interface=arp_interface, rp_filter=rp_filter),
     )
 
@@ -420,11 +462,16 @@ class _Planner:
         self.saved = dict(record['saved'])
         self.warnings = []
         self.operations = []
-        self.vips = record_vips(record)
-        self.previous = self.vips.get(request.vip.address)
+        self.old_vips = record_vips(record)
+        listed = {entry.vip.address for entry in request.entries if entry.state == 'present'}
+        self.vips = {address: vip for address, vip in self.old_vips.items() if not request.purge or address in listed}
+        for entry in request.entries:
+            if entry.state == 'present':
+                self.vips[entry.vip.address] = entry.vip
+            else:
+                self.vips.pop(entry.vip.address, None)
         self.settings = Settings.from_record(record['settings'])
         self.created_links = set()  # devices that come into being during this run
-        self.planned_defaults = {}  # sysctl name -> value this run gives net.ipv4.conf.default
 
     # -- the state of the host
 
@@ -439,11 +486,10 @@ class _Planner:
             if rest in self.live.sysctls:
                 return self.live.sysctls[rest]
             if predicted and device in self.created_links:
-                # A new device takes its values from net.ipv4.conf.default, and keeps
-                # following `default` until written itself; so it ends up with the value
-                # `default` has at the end of this run.
-                if name in self.planned_defaults:
-                    return self.planned_defaults[name]
+                # A new device takes its values from net.ipv4.conf.default as it is when
+                # the device appears. Whether it then follows later changes of `default`
+                # depends on whether `default` was ever written since boot, so the plan
+                # writes every value it needs on a new device (see plan_resources).
                 return self.live.sysctls.get(sysctl_key('default', name))
             return None
         if kind == 'link':
@@ -473,10 +519,11 @@ class _Planner:
     # -- checks that need the live state
 
     def check_request(self):
-        request = self.request
-        vip = request.vip
-        if request.state != 'present':
-            return
+        for entry in self.request.entries:
+            if entry.state == 'present':
+                self.check_vip(entry.vip, self.old_vips.get(entry.vip.address))
+
+    def check_vip(self, vip, previous):
         if vip.family == 6 and not self.live.ipv6:
             raise LvsError('vip: %s is an IPv6 address but the kernel has no IPv6 (disabled or not loaded).' % vip.address)
         if vip.forwarding == 'dr':
@@ -488,7 +535,7 @@ class _Planner:
                 )
         # The VIP must not sit on a device where the module did not put it.
         for device, addresses in sorted(self.live.addresses.items()):
-            if vip.address in addresses and device != vip.device and (self.previous is None or self.previous.device != device):
+            if vip.address in addresses and device != vip.device and (previous is None or previous.device != device):
                 raise LvsError(
                     '%s is already on %s, where rs_vip did not put it. A real server must hold the VIP only on its '
                     'non-ARP device (here %s); remove it from %s first (ip address del %s dev %s).'
@@ -558,8 +605,9 @@ class _Planner:
 
     # -- building the operations
 
-    def add(self, phase, kind, target, value=None, extra=None, text=''):
-        self.operations.append(Operation(phase=phase, kind=kind, target=target, value=value, extra=extra, text=text))
+    def add(self, phase, kind, target, value=None, extra=None, text='', command=''):
+        self.operations.append(Operation(phase=phase, kind=kind, target=target, value=value, extra=extra, text=text,
+                                         command=command))
 
     def plan_modules(self):
         """Load the kernel modules that create missing tunnel devices, and fou."""
@@ -572,25 +620,37 @@ class _Planner:
                 if module not in loading:
                     loading.add(module)
                     self.add(PHASE_MODULE, 'module', module, extra=vip.device,
-                             text='load kernel module %s (creates %s)' % (module, vip.device))
+                             text='load kernel module %s (creates %s)' % (module, vip.device), command='modprobe %s' % module)
                 self.created_links.add(vip.device)
             if vip.tunnel_type == 'gue' and FOU_MODULE not in self.live.modules and FOU_MODULE not in loading:
                 loading.add(FOU_MODULE)
-                self.add(PHASE_MODULE, 'module', FOU_MODULE, text='load kernel module %s (GUE receive ports)' % FOU_MODULE)
+                self.add(PHASE_MODULE, 'module', FOU_MODULE, text='load kernel module %s (GUE receive ports)' % FOU_MODULE,
+                         command='modprobe %s' % FOU_MODULE)
+
+    def address_places(self):
+        """(address, devices it must leave, device it must be on or None), for every VIP this run concerns."""
+        absent = {entry.vip.address: entry.vip for entry in self.request.entries if entry.state == 'absent'}
+        places = []
+        for address in sorted(set(self.old_vips) | set(self.vips) | set(absent)):
+            target = self.vips.get(address)
+            previous = self.old_vips.get(address)
+            leave = set()
+            if previous is not None and (target is None or previous.device != target.device):
+                leave.add(previous.device)
+            if address in absent and previous is None:
+                leave.add(absent[address].device)  # not managed: only from the device the entry names
+            places.append((address, leave, target.device if target else None))
+        return places
 
     def plan_addresses(self):
-        request = self.request
-        vip = request.vip
-        remove_from = set()
-        if self.previous is not None and (request.state == 'absent' or self.previous.device != vip.device):
-            remove_from.add(self.previous.device)
-        if request.state == 'absent' and self.previous is None:
-            remove_from.add(vip.device)
-        for device in sorted(remove_from):
-            if vip.address in self.live.addresses.get(device, set()):
-                self.add(PHASE_ADDR_DEL, 'addr_del', device, vip.address, text='remove %s from %s' % (vip.address, device))
-        if request.state == 'present' and vip.address not in self.live.addresses.get(vip.device, set()):
-            self.add(PHASE_ADDR_ADD, 'addr_add', vip.device, vip.address, text='add %s to %s' % (vip.address, vip.device))
+        for address, leave, device in self.address_places():
+            for old in sorted(leave):
+                if address in self.live.addresses.get(old, set()):
+                    self.add(PHASE_ADDR_DEL, 'addr_del', old, address, text='remove %s from %s' % (address, old),
+                             command='ip address del %s dev %s' % (address, old))
+            if device is not None and address not in self.live.addresses.get(device, set()):
+                self.add(PHASE_ADDR_ADD, 'addr_add', device, address, text='add %s to %s' % (address, device),
+                         command='ip address add %s dev %s' % (address, device))
 
     def addresses_after(self, device):
         """Addresses left on a device once this plan has run (IPv6 link-local ones aside)."""
@@ -602,17 +662,19 @@ class _Planner:
                 result.add(op.value)
         return result
 
+    def made_here(self, key):
+        """Whether a resource is a sysctl of a device this run creates."""
+        kind, rest = key.split(':', 1)
+        return kind == 'sysctl' and rest.rsplit('/', 1)[0] in self.created_links
+
     def plan_resources(self, want):
-        prefix = 'sysctl:default/'
-        self.planned_defaults = {key[len(prefix):]: value for key, value in want.items() if key.startswith(prefix)}
-        for key in self.saved:
-            if key.startswith(prefix) and key not in want:
-                self.planned_defaults[key[len(prefix):]] = self.saved[key]
-        # Resources the managed VIPs need.
+        # Resources the managed VIPs need; on a device made in this run, every one,
+        # so that its value does not depend on how the kernel derived it.
         for key in sorted(want):
             value = want[key]
-            current = self.current(key)
-            if current == value:
+            # A dummy device this run creates counts as present for its sysctls, not for itself.
+            current = self.current(key, predicted=not key.startswith('link:'))
+            if current == value and not self.made_here(key):
                 continue
             if key not in self.saved and key not in NEVER_RESTORED:
                 self.saved[key] = current
@@ -644,26 +706,32 @@ class _Planner:
         kind, rest = key.split(':', 1)
         if kind == 'sysctl':
             self.add(PHASE_SYSCTL, 'sysctl', rest, value, current,
-                     text='set %s = %s (was %s)' % (sysctl_display(rest), value, current))
+                     text='set %s = %s (was %s)' % (sysctl_display(rest), value, current),
+                     command='sysctl -w %s=%s' % (sysctl_display(rest), value))
         elif kind == 'link':
             if value == 'present':
                 self.created_links.add(rest)
-                self.add(PHASE_LINK_ADD, 'link_add', rest, 'dummy', text='create dummy device %s' % rest)
+                self.add(PHASE_LINK_ADD, 'link_add', rest, 'dummy', text='create dummy device %s' % rest,
+                         command='ip link add %s type dummy' % rest)
             else:
-                self.add(PHASE_LINK_DEL, 'link_del', rest, text='delete dummy device %s' % rest)
+                self.add(PHASE_LINK_DEL, 'link_del', rest, text='delete dummy device %s' % rest,
+                         command='ip link del %s' % rest)
         elif kind == 'up':
             if value == 'up':
-                self.add(PHASE_LINK_UP, 'link_up', rest, text='set %s up' % rest)
+                self.add(PHASE_LINK_UP, 'link_up', rest, text='set %s up' % rest, command='ip link set dev %s up' % rest)
             else:
-                self.add(PHASE_LINK_DOWN, 'link_down', rest, text='set %s down' % rest)
+                self.add(PHASE_LINK_DOWN, 'link_down', rest, text='set %s down' % rest, command='ip link set dev %s down' % rest)
         elif kind == 'fou':
             family, port = (int(x) for x in rest.split(':'))
+            suffix = ' -6' if family == 6 else ''
             if value == 'gue':
                 self.add(PHASE_FOU_ADD, 'fou_add', rest, (family, port),
-                         text='add fou GUE receive port %d (%s)' % (port, family_name(family)))
+                         text='add fou GUE receive port %d (%s)' % (port, family_name(family)),
+                         command='ip fou add port %d gue%s' % (port, suffix))
             else:
                 self.add(PHASE_FOU_DEL, 'fou_del', rest, (family, port),
-                         text='remove fou GUE receive port %d (%s)' % (port, family_name(family)))
+                         text='remove fou GUE receive port %d (%s)' % (port, family_name(family)),
+                         command='ip fou del port %d%s' % (port, suffix))
 
     def ordered(self):
         def sort_key(item):
@@ -675,9 +743,16 @@ class _Planner:
             return (op.phase, lowering, index)
 
         ordered = [op for _index, op in sorted(enumerate(self.operations), key=sort_key)]
-        # A device that is deleted need not be set down first.
+        # A device that is deleted need not be set down, or have its sysctls put back, first.
         deleted = {op.target for op in ordered if op.kind == 'link_del'}
-        return [op for op in ordered if not (op.kind == 'link_down' and op.target in deleted)]
+        ordered = [op for op in ordered if not (op.kind == 'link_down' and op.target in deleted)
+                   and not (op.kind == 'sysctl' and op.target.rsplit('/', 1)[0] in deleted)]
+        # Wait for udev to handle the devices made, before their sysctls are written.
+        created = [index for index, op in enumerate(ordered) if op.kind in ('module', 'link_add')]
+        if created and self.live.udev:
+            ordered.insert(created[-1] + 1, Operation(phase=PHASE_SETTLE, kind='settle', target='udev',
+                                                      text='wait for udev to handle the new devices', command=SETTLE_COMMAND))
+        return ordered
 
     # -- views
 
@@ -706,16 +781,14 @@ class _Planner:
 
     def run(self):
         request = self.request
-        vip = request.vip
-        if request.state == 'present':
-            self.vips[vip.address] = vip
-        else:
-            self.vips.pop(vip.address, None)
         self.check_request()
-        if request.state == 'present':
+        if request.purge or any(entry.state == 'present' for entry in request.entries):
             self.settings = self.resolve_settings()
         self.plan_addresses()
         self.plan_modules()
+        for vip in self.vips.values():  # the dummy devices this run creates (planned with the other resources)
+            if vip.forwarding == 'dr' and vip.device != DEFAULT_DR_DEVICE and vip.device not in self.live.links:
+                self.created_links.add(vip.device)
         want = self.wanted()
         self.plan_resources(want)
         self.operations = self.ordered()
@@ -728,8 +801,8 @@ class _Planner:
             'saved': dict(sorted(self.saved.items())),
         }
         keys = set(want) | set(self.old_record['saved'])
-        devices = {vip.device} | ({self.previous.device} if self.previous else set())
-        keys.update('address:%s:%s' % (device, vip.address) for device in devices)
+        for address, leave, device in self.address_places():
+            keys.update('address:%s:%s' % (name, address) for name in leave | ({device} if device else set()))
         before, after = self.views(keys)
         before['managed VIPs'] = sorted(self.old_record['vips'])
         after['managed VIPs'] = sorted(record['vips'])
@@ -755,6 +828,62 @@ def plan(request, live, record):
 
 
 # ---------------------------------------------------------------------------
+# The host at boot
+
+
+def pristine(live, record):
+    """The host as a fresh boot gives it: ``live`` with every change the record accounts for undone.
+
+    The devices the module created (dummy devices, and the fallback tunnel devices
+    of its tunnel VIPs, which exist once their kernel module is loaded) are gone,
+    and so are the sysctls of those devices; the other sysctls, the device states and
+    the fou ports have the values they had before the module changed them; the
+    managed VIPs are on no device; fou is not loaded when a GUE VIP needed it.
+    """
+    vips = record_vips(record)
+    saved = record['saved']
+    gone = {key.split(':', 1)[1] for key, value in saved.items() if key.startswith('link:') and value == 'absent'}
+    gone |= {vip.device for vip in vips.values() if vip.forwarding == 'tun'}
+    host = copy.deepcopy(live)
+    host.links = {name: link for name, link in host.links.items() if name not in gone}
+    host.addresses = {device: set(addresses) for device, addresses in host.addresses.items() if device not in gone}
+    host.sysctls = {key: value for key, value in host.sysctls.items() if key.rsplit('/', 1)[0] not in gone}
+    for key, value in saved.items():
+        kind, rest = key.split(':', 1)
+        if kind == 'sysctl' and rest.rsplit('/', 1)[0] not in gone:
+            if value is None:
+                host.sysctls.pop(rest, None)
+            else:
+                host.sysctls[rest] = value
+        elif kind == 'up' and rest in host.links and value in ('up', 'down'):
+            host.links[rest] = replace(host.links[rest], up=value == 'up')
+        elif kind == 'fou' and value == 'absent':
+            family, port = (int(x) for x in rest.split(':'))
+            host.fou_ports.pop((family, port), None)
+    for vip in vips.values():
+        host.addresses.get(vip.device, set()).discard(vip.address)
+    if any(vip.tunnel_type == 'gue' for vip in vips.values()):
+        host.modules.discard(FOU_MODULE)
+        host.fou_ports = {}
+    return host
+
+
+def boot_commands(live, record):
+    """The shell commands that build the record's whole set on a freshly booted host.
+
+    The same planner as a live run, from ``pristine(live, record)`` and an empty
+    record: on a host that has none of it yet, a run of the module performs exactly
+    these commands.
+    """
+    vips = record_vips(record)
+    settings = Settings.from_record(record['settings'])
+    request = Request(entries=tuple(Entry(vip=vip, state='present') for _address, vip in sorted(vips.items())),
+                      purge=True, settings=settings)
+    from_empty = plan(request, pristine(live, record), empty_record())
+    return [op.command for op in from_empty.operations]
+
+
+# ---------------------------------------------------------------------------
 # The module's flow
 
 SETTLE_ROUNDS = 3
@@ -767,9 +896,11 @@ def run_rs_vip(params, host, check_mode, sleep=time.sleep):
     ``host`` is a ``_rs_host.Host`` (or a stand-in with the same methods).
     Devices that appear during the run (a tunnel module creates its fallback
     device, udev then applies sysctl.d to it) are settled by planning again
-    after the first pass, a few times at most.
+    after the first pass, a few times at most.  With ``return_commands`` the
+    result has ``commands``, the whole set built from a freshly booted host.
     """
     request = normalise_request(params)
+    want_commands = bool(params.get('return_commands'))
     try:
         host.lock(create=not check_mode)
         record = load_record(host.read_record())
@@ -777,11 +908,7 @@ def run_rs_vip(params, host, check_mode, sleep=time.sleep):
         first = plan(request, live, record)
         result = {
             'changed': first.changed,
-            'vip': request.vip.address,
-            'forwarding': request.vip.forwarding,
-            'device': request.vip.device,
-            'state': request.state,
-            'operations': [op.text for op in first.operations],
+            'operations': [op.command for op in first.operations],
             'warnings': list(first.warnings),
             'diff': {'before': first.before, 'after': first.after},
             'sysctls': first.sysctls,
@@ -789,8 +916,10 @@ def run_rs_vip(params, host, check_mode, sleep=time.sleep):
             'managed_vips': [v.describe() for _a, v in sorted(record_vips(first.record).items())],
         }
         if check_mode:
+            if want_commands:
+                result['commands'] = boot_commands(live, first.record)
             return result
-        if first.record != record:
+        if _worth_writing(first.record, record):
             host.write_record(first.record)
         for op in first.operations:
             host.apply(op)
@@ -806,7 +935,7 @@ def run_rs_vip(params, host, check_mode, sleep=time.sleep):
                 host.write_record(current.record)
             for op in current.operations:
                 host.apply(op)
-            result['operations'].extend(op.text for op in current.operations)
+            result['operations'].extend(op.command for op in current.operations)
             result['changed'] = True
         else:
             live = host.read_state()
@@ -816,12 +945,23 @@ def run_rs_vip(params, host, check_mode, sleep=time.sleep):
         result['diff']['after'] = _read_back_view(first, current)
         result['sysctls'] = current.sysctls
         result['kernel_modules'] = current.kernel_modules
+        if want_commands:
+            result['commands'] = boot_commands(live, current.record)
         for warning in current.warnings:
             if warning not in result['warnings']:
                 result['warnings'].append(warning)
         return result
     finally:
         host.close()
+
+
+def _worth_writing(new, old):
+    """Whether the record must be written: it changed, and it (or the old one) holds something.
+
+    A host with no VIP to manage, such as a NAT real server that the role passes an
+    empty list, gets no record.
+    """
+    return new != old and any(data[key] for data in (new, old) for key in ('vips', 'saved'))
 
 
 def _read_back_view(first, final):

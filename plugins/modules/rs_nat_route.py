@@ -24,8 +24,10 @@ description:
     O(rules) does not list are removed. It records the table and priority it uses, so that a later change of either,
     or O(state=absent), removes the old ones; it never touches a table it did not set up."
   - One call handles one address family, the family of O(gateway).
-  - The module changes the live kernel state through netlink (pyroute2). To keep it across reboots use the
-    C(lvs.ipvs.real_server) role, which also writes a boot-time unit.
+  - The module changes the live kernel state through netlink (pyroute2), and reports each change as the C(ip) command
+    that makes it (RV(operations)). With O(return_commands=true) it also returns RV(commands), the C(ip) commands that
+    set the request up on a freshly booted host; the C(lvs.ipvs.real_server) role writes them into its boot script, so
+    that the host has after a reboot the routes and rules the module applied live.
 author:
   - lvs.ipvs contributors (!UNKNOWN)
 requirements:
@@ -93,6 +95,11 @@ options:
       port:
         description: The real server's port (the replies' source port). Needs O(rules[].protocol).
         type: int
+  return_commands:
+    description:
+      - Return RV(commands), the C(ip) commands that set the request up on a freshly booted host.
+    type: bool
+    default: false
 notes:
   - Runs as root (use C(become)).
   - The record of a replaced default route, and of the policy table and priority in use, is
@@ -118,6 +125,12 @@ EXAMPLES = r"""
         protocol: tcp
         port: 8080
 
+- name: Route the replies through the director and keep the commands that do it at boot
+  lvs.ipvs.rs_nat_route:
+    gateway: 10.10.0.1
+    return_commands: true
+  register: nat_route
+
 - name: Put the previous default route back
   lvs.ipvs.rs_nat_route:
     state: absent
@@ -140,13 +153,25 @@ gateway:
   type: str
   sample: 10.10.0.1
 operations:
-  description: The changes made (in check mode, the changes that would be made), in order.
+  description:
+    - The changes made (in check mode, the changes that would be made), in order, each as the C(ip) command that makes
+      the same change.
   returned: always
   type: list
   elements: str
   sample:
-    - set default via 10.10.0.1 table 100
-    - add rule priority 1000 from 10.10.0.11/32 ipproto tcp sport 8080 lookup 100
+    - ip route replace default via 10.10.0.1 table 100 proto static
+    - ip rule add priority 1000 from 10.10.0.11/32 ipproto tcp sport 8080 lookup 100
+commands:
+  description:
+    - The C(ip) commands that set the request up on a host that has none of it, such as a freshly booted one, in order;
+      on such a host a run of this module performs exactly these. Empty with O(state=absent).
+  returned: when O(return_commands=true)
+  type: list
+  elements: str
+  sample:
+    - ip route replace default via 10.10.0.1 table 100 proto static
+    - ip rule add priority 1000 from 10.10.0.11/32 ipproto tcp sport 8080 lookup 100
 table:
   description: The routing table.
   returned: when O(mode=policy)
@@ -192,6 +217,7 @@ def main():
                 ),
                 required_by={'port': 'protocol'},
             ),
+            return_commands=dict(type='bool', default=False),
         ),
         required_if=[('state', 'present', ['gateway'])],
         supports_check_mode=True,

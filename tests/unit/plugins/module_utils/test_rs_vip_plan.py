@@ -18,12 +18,19 @@ from ansible_collections.lvs.ipvs.plugins.module_utils import _rs_vip as rv
 # helpers
 
 
+ENTRY_KEYS = ('vip', 'state', 'forwarding', 'device', 'tunnel_type', 'tunnel_port')
+
+
 def params(**kwargs):
+    """Module options for one VIP (an entry of ``vips``) and the host-wide settings."""
     base = {
         'vip': '192.0.2.10', 'state': 'present', 'forwarding': 'dr', 'device': None, 'tunnel_type': None,
         'tunnel_port': None, 'arp_ignore': 1, 'arp_announce': 2, 'arp_interface': None, 'rp_filter': None,
+        'purge': False,
     }
     base.update(kwargs)
+    entry = {key: base.pop(key) for key in ENTRY_KEYS}
+    base['vips'] = [entry]
     return base
 
 
@@ -55,25 +62,35 @@ def live_host(all_rp=0, default_rp=0, extra_links=(), addresses=None, sysctls=No
 
 
 def apply_plan(live, the_plan):
-    """Simulate a kernel carrying out a plan (used to check idempotence)."""
+    """Simulate a kernel carrying out a plan (used to check idempotence).
+
+    As the kernel does, a device made during the plan keeps following
+    net.ipv4.conf.default for each sysctl until that sysctl is written on the device.
+    """
     new = copy.deepcopy(live)
+    following = set()  # (device, name)
+
+    def made(device, kind):
+        new.links[device] = rv.Link(device, 50 + len(new.links), kind, False)
+        for name in ('arp_ignore', 'arp_announce', 'rp_filter'):
+            new.sysctls[device + '/' + name] = new.sysctls['default/' + name]
+            following.add((device, name))
+
     for op in the_plan.operations:
         if op.kind == 'sysctl':
             new.sysctls[op.target] = op.value
-            if op.target.startswith('default/'):
-                name = op.target.split('/')[1]
-                for created in [o.extra for o in the_plan.operations if o.kind == 'module' and o.extra]:
-                    new.sysctls.setdefault(created + '/' + name, op.value)
+            device, name = op.target.rsplit('/', 1)
+            following.discard((device, name))
+            if device == 'default':
+                for other, other_name in following:
+                    if other_name == name:
+                        new.sysctls[other + '/' + name] = op.value
         elif op.kind == 'module':
             new.modules.add(op.target)
             if op.extra:
-                new.links[op.extra] = rv.Link(op.extra, 50, 'ipip', False)
-                for name in ('arp_ignore', 'arp_announce', 'rp_filter'):
-                    new.sysctls.setdefault(op.extra + '/' + name, new.sysctls['default/' + name])
+                made(op.extra, 'ipip')
         elif op.kind == 'link_add':
-            new.links[op.target] = rv.Link(op.target, 60, 'dummy', False)
-            for name in ('arp_ignore', 'arp_announce', 'rp_filter'):
-                new.sysctls[op.target + '/' + name] = new.sysctls['default/' + name]
+            made(op.target, 'dummy')
         elif op.kind == 'link_del':
             del new.links[op.target]
             new.addresses.pop(op.target, None)
@@ -139,7 +156,6 @@ def test_parse_vip_rejects(value, message):
 @pytest.mark.parametrize('kwargs, message', [
     ({'tunnel_type': 'ipip'}, 'forwarding=tun only'),
     ({'tunnel_port': 6080}, 'forwarding=tun only'),
-    ({'rp_filter': 0}, 'rp_filter applies to forwarding=tun only'),
     ({'forwarding': 'tun', 'tunnel_type': 'gue'}, 'gue needs tunnel_port'),
     ({'forwarding': 'tun', 'tunnel_type': 'ipip', 'tunnel_port': 6080}, 'tunnel_type=gue only'),
     ({'forwarding': 'tun', 'tunnel_type': 'gre', 'tunnel_port': 6080}, 'tunnel_type=gue only'),
@@ -173,15 +189,28 @@ def test_normalise_request_rejects(kwargs, message):
 def test_tunnel_device_follows_type_and_family(vip, tunnel_type, device):
     port = 6080 if tunnel_type == 'gue' else None
     req = request(vip=vip, forwarding='tun', tunnel_type=tunnel_type, tunnel_port=port)
-    assert req.vip.device == device
-    assert req.vip.tunnel_type == (tunnel_type or 'ipip')
+    assert req.entries[0].vip.device == device
+    assert req.entries[0].vip.tunnel_type == (tunnel_type or 'ipip')
     assert req.settings.rp_filter == 0
 
 
 def test_dr_defaults():
     req = request()
-    assert req.vip == rv.Vip('192.0.2.10/32', 'dr', 'lo', None, None)
+    assert req.entries == (rv.Entry(rv.Vip('192.0.2.10/32', 'dr', 'lo', None, None), 'present'),)
     assert req.settings == rv.Settings(1, 2, None, 0)
+    assert req.purge is False
+
+
+def test_a_vip_listed_twice_is_an_error():
+    with pytest.raises(LvsError, match=r'vips\[1\]: 192.0.2.10/32 is listed twice'):
+        rv.normalise_request({'vips': [{'vip': '192.0.2.10'}, {'vip': '192.0.2.10/32', 'device': 'lvs0'}]})
+
+
+def test_errors_name_the_entry():
+    with pytest.raises(LvsError, match=r'^vips\[1\] \(192.0.2.11/32\): tunnel_type and tunnel_port'):
+        rv.normalise_request({'vips': [{'vip': '192.0.2.10'}, {'vip': '192.0.2.11', 'tunnel_type': 'gre'}]})
+    with pytest.raises(LvsError, match=r'^vips\[0\]\.vip: '):
+        rv.normalise_request({'vips': [{'vip': 'web'}]})
 
 
 def test_sysctl_display_uses_slash_for_dots_in_device_names():
@@ -301,7 +330,9 @@ def test_dr_dummy_device_is_created_and_removed_with_its_last_vip():
     original = live_host()
     the_plan, live, record = converge(original, rv.empty_record(), request(device='lvs0'))
     assert [k for k in kinds(the_plan) if k[0] != 'sysctl'] == [
-        ('link_add', 'lvs0', 'dummy'), ('link_up', 'lvs0', None), ('addr_add', 'lvs0', '192.0.2.10/32')]
+        ('link_add', 'lvs0', 'dummy'), ('settle', 'udev', None), ('link_up', 'lvs0', None), ('addr_add', 'lvs0', '192.0.2.10/32')]
+    assert [op.command for op in the_plan.operations if op.kind != 'sysctl'] == [
+        'ip link add lvs0 type dummy', 'udevadm settle', 'ip link set dev lvs0 up', 'ip address add 192.0.2.10/32 dev lvs0']
     assert record['saved']['link:lvs0'] == 'absent'
     _p, live, record = converge(live, record, request(vip='192.0.2.11', device='lvs0'))
     the_plan, live, record = converge(live, record, request(vip='192.0.2.10', state='absent'))
@@ -529,7 +560,8 @@ def test_tun_gre_uses_gre0_and_ip_gre():
 def test_tun_ipv6_needs_no_ipv4_sysctls():
     the_plan = rv.plan(request(vip='2001:db8::20', forwarding='tun'), live_host(), rv.empty_record())
     assert kinds(the_plan) == [
-        ('module', 'ip6_tunnel', None), ('link_up', 'ip6tnl0', None), ('addr_add', 'ip6tnl0', '2001:db8::20/128')]
+        ('module', 'ip6_tunnel', None), ('settle', 'udev', None), ('link_up', 'ip6tnl0', None),
+        ('addr_add', 'ip6tnl0', '2001:db8::20/128')]
 
 
 def test_tunnel_device_with_foreign_address_is_left_up():
@@ -586,7 +618,7 @@ def test_check_mode_reports_without_applying_or_writing():
     host = FakeHost(live_host())
     result = rv.run_rs_vip(params(), host, check_mode=True, sleep=None)
     assert result['changed'] is True
-    assert result['operations'][-1] == 'add 192.0.2.10/32 to lo'
+    assert result['operations'][-1] == 'ip address add 192.0.2.10/32 dev lo'
     assert host.applied == [] and host.writes == []
     assert host.locked is False and host.closed
 
@@ -595,7 +627,7 @@ def test_real_run_applies_writes_record_and_reads_back():
     host = FakeHost(live_host())
     result = rv.run_rs_vip(params(), host, check_mode=False, sleep=None)
     assert result['changed'] is True
-    assert [op.text for op in host.applied] == result['operations']
+    assert [op.command for op in host.applied] == result['operations']
     assert host.writes[-1]['vips'] == {'192.0.2.10/32': {'forwarding': 'dr', 'device': 'lo', 'tunnel_type': None, 'tunnel_port': None}}
     assert result['diff']['after']['192.0.2.10/32 on lo'] == 'present'
     assert result['managed_vips'] == [{'vip': '192.0.2.10/32', 'forwarding': 'dr', 'device': 'lo'}]
@@ -613,7 +645,7 @@ def test_settling_fixes_what_udev_changes_behind_the_module():
     slept = []
     result = rv.run_rs_vip(params(forwarding='tun'), host, check_mode=False, sleep=slept.append)
     assert slept == [rv.SETTLE_DELAY]
-    assert result['operations'][-1] == 'set net.ipv4.conf.tunl0.rp_filter = 0 (was 2)'
+    assert result['operations'][-1] == 'sysctl -w net.ipv4.conf.tunl0.rp_filter=0'
     assert host.live.sysctls['tunl0/rp_filter'] == 0
     assert rv.run_rs_vip(params(forwarding='tun'), host, check_mode=True, sleep=None)['changed'] is False
 
@@ -634,3 +666,144 @@ def test_errors_come_before_any_change():
     with pytest.raises(LvsError):
         rv.run_rs_vip(params(), host, check_mode=False, sleep=None)
     assert host.applied == [] and host.writes == []
+
+
+# ---------------------------------------------------------------------------
+# the whole set, purge, and the commands a boot script runs
+
+
+def whole_set(*entries, **settings):
+    return rv.normalise_request(dict(settings, vips=list(entries), purge=True))
+
+
+GUE = {'vip': '192.0.2.21', 'forwarding': 'tun', 'tunnel_type': 'gue', 'tunnel_port': 6080}
+IPIP = {'vip': '192.0.2.20', 'forwarding': 'tun'}
+DUMMY = {'vip': '192.0.2.10', 'device': 'lvs0'}
+V6 = {'vip': '2001:db8::10'}
+
+
+def test_purge_removes_managed_vips_that_are_not_listed_and_only_those():
+    live = live_host(addresses={'lo': {'198.51.100.1/32'}})
+    _p, live, record = converge(live, rv.empty_record(), whole_set(DUMMY, V6, IPIP))
+    the_plan, live, record = converge(live, record, whole_set(V6))
+    assert ('addr_del', 'lvs0', '192.0.2.10/32') in kinds(the_plan)
+    assert ('addr_del', 'tunl0', '192.0.2.20/32') in kinds(the_plan)
+    assert ('link_del', 'lvs0', None) in kinds(the_plan)
+    assert sorted(record['vips']) == ['2001:db8::10/128']
+    assert '198.51.100.1/32' in live.addresses['lo']  # not the module's: never purged
+    the_plan, live, record = converge(live, record, whole_set())
+    assert kinds(the_plan) == [('addr_del', 'lo', '2001:db8::10/128')]
+    assert record['vips'] == {} and record['saved'] == {}
+
+
+def test_without_purge_the_other_managed_vips_stay():
+    _p, live, record = converge(live_host(), rv.empty_record(), whole_set(DUMMY, V6))
+    the_plan = rv.plan(rv.normalise_request({'vips': [IPIP]}), live, record)
+    assert sorted(the_plan.record['vips']) == ['192.0.2.10/32', '192.0.2.20/32', '2001:db8::10/128']
+    assert not any(op.kind == 'addr_del' for op in the_plan.operations)
+
+
+def test_the_whole_set_in_one_call_is_idempotent():
+    live = live_host(all_rp=1)
+    _p, live, record = converge(live, rv.empty_record(), whole_set(DUMMY, IPIP, GUE, V6))
+    again = rv.plan(whole_set(DUMMY, IPIP, GUE, V6), live, record)
+    assert again.operations == [] and again.record == record
+
+
+def test_operations_are_replayable_commands():
+    live = live_host(all_rp=1)
+    the_plan = rv.plan(whole_set(DUMMY, GUE, V6), live, rv.empty_record())
+    # Raise before lowering (the kernel uses the larger of all and the device); the devices
+    # made here get every value they need written, whatever they took from default.
+    assert [op.command for op in the_plan.operations] == [
+        'modprobe ipip',
+        'modprobe fou',
+        'ip link add lvs0 type dummy',
+        'udevadm settle',
+        'sysctl -w net.ipv4.conf.all.arp_announce=2',
+        'sysctl -w net.ipv4.conf.all.arp_ignore=1',
+        'sysctl -w net.ipv4.conf.default.rp_filter=1',
+        'sysctl -w net.ipv4.conf.eth0.arp_announce=2',
+        'sysctl -w net.ipv4.conf.eth0.arp_ignore=1',
+        'sysctl -w net.ipv4.conf.eth0.rp_filter=1',
+        'sysctl -w net.ipv4.conf.lo.rp_filter=1',
+        'sysctl -w net.ipv4.conf.lvs0.rp_filter=1',
+        'sysctl -w net.ipv4.conf.tunl0.rp_filter=0',
+        'sysctl -w net.ipv4.conf.all.rp_filter=0',
+        'ip fou add port 6080 gue',
+        'ip link set dev lvs0 up',
+        'ip link set dev tunl0 up',
+        'ip address add 192.0.2.10/32 dev lvs0',
+        'ip address add 192.0.2.21/32 dev tunl0',
+        'ip address add 2001:db8::10/128 dev lo',
+    ]
+    _p, live, record = converge(live, rv.empty_record(), whole_set(DUMMY, GUE, V6))
+    removal = rv.plan(whole_set(), live, record)
+    assert [op.command for op in removal.operations] == [
+        'ip address del 192.0.2.10/32 dev lvs0',
+        'ip address del 192.0.2.21/32 dev tunl0',
+        'ip address del 2001:db8::10/128 dev lo',
+        'sysctl -w net.ipv4.conf.all.rp_filter=1',
+        'sysctl -w net.ipv4.conf.all.arp_announce=0',
+        'sysctl -w net.ipv4.conf.all.arp_ignore=0',
+        'sysctl -w net.ipv4.conf.default.rp_filter=0',
+        'sysctl -w net.ipv4.conf.eth0.arp_announce=0',
+        'sysctl -w net.ipv4.conf.eth0.arp_ignore=0',
+        'sysctl -w net.ipv4.conf.eth0.rp_filter=0',
+        'sysctl -w net.ipv4.conf.lo.rp_filter=0',
+        'ip fou del port 6080',
+        'ip link set dev tunl0 down',
+        'ip link del lvs0',
+    ]
+
+
+@pytest.mark.parametrize('entries', [
+    [DUMMY],
+    [IPIP],
+    [DUMMY, IPIP, GUE, V6],
+    [{'vip': '192.0.2.30', 'forwarding': 'tun', 'tunnel_type': 'gre'}, {'vip': '2001:db8::20', 'forwarding': 'tun'}],
+])
+@pytest.mark.parametrize('all_rp', [0, 1])
+def test_boot_commands_are_the_operations_of_a_run_from_empty(entries, all_rp):
+    empty = live_host(all_rp=all_rp)
+    the_plan, live, record = converge(empty, rv.empty_record(), whole_set(*entries))
+    assert rv.boot_commands(live, record) == [op.command for op in the_plan.operations]
+    assert rv.pristine(live, record).sysctls == empty.sysctls
+    # Stable: the next run (nothing to change) gives the same commands.
+    again, live, record = converge(live, record, whole_set(*entries))
+    assert again.operations == []
+    assert rv.boot_commands(live, record) == [op.command for op in the_plan.operations]
+
+
+def test_boot_commands_follow_the_set_after_changes():
+    empty = live_host(all_rp=1)
+    _p, live, record = converge(empty, rv.empty_record(), whole_set(DUMMY, V6))
+    _p, live, record = converge(live, record, whole_set(IPIP, V6))
+    _p, live, record = converge(live, record, whole_set(GUE, V6, DUMMY))
+    from_empty = rv.plan(whole_set(GUE, V6, DUMMY), empty, rv.empty_record())
+    assert rv.boot_commands(live, record) == [op.command for op in from_empty.operations]
+
+
+def test_boot_commands_of_nothing_are_empty():
+    _p, live, record = converge(live_host(), rv.empty_record(), whole_set(DUMMY))
+    _p, live, record = converge(live, record, whole_set())
+    assert rv.boot_commands(live, record) == []
+    assert rv.boot_commands(live_host(), rv.empty_record()) == []
+
+
+def test_check_mode_returns_the_commands_of_the_set_it_would_leave():
+    host = FakeHost(live_host())
+    options = {'vips': [DUMMY], 'purge': True, 'return_commands': True}
+    check = rv.run_rs_vip(options, host, check_mode=True, sleep=None)
+    real = rv.run_rs_vip(options, host, check_mode=False, sleep=None)
+    assert check['commands'] == real['commands'] == real['operations']
+    assert 'commands' not in rv.run_rs_vip(dict(options, return_commands=False), host, check_mode=True, sleep=None)
+
+
+def test_no_udev_no_settle():
+    live = live_host()
+    live.udev = False
+    the_plan = rv.plan(whole_set(DUMMY), live, rv.empty_record())
+    assert 'udevadm settle' not in [op.command for op in the_plan.operations]
+    _p, live, record = converge(live, rv.empty_record(), whole_set(DUMMY))
+    assert 'udevadm settle' not in rv.boot_commands(live, record)

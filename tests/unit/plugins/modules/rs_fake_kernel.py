@@ -140,6 +140,9 @@ class FakeKernel:
             raise NetlinkError(code)
 
     def modprobe(self, argv, **_kwargs):
+        if os.path.basename(argv[0]) == 'udevadm':
+            self.calls.append(('udevadm', argv[-1]))
+            return 0, '', ''
         module = argv[-1]
         self.calls.append(('modprobe', module))
         self.modules.add(module)

@@ -38,14 +38,13 @@ def test_default_route_mode_replaces_then_puts_back(kernel):
     check = run(check=True, gateway='10.10.0.1', diff=True)
     assert check['changed'] is True and main_default(kernel) == [('10.0.2.2', 0)]
     result = run(gateway='10.10.0.1', diff=True)
-    assert result['operations'] == check['operations'] == [
-        'set the IPv4 default route to default via 10.10.0.1 (was default via 10.0.2.2 dev eth0)']
+    assert result['operations'] == check['operations'] == ['ip route replace default via 10.10.0.1 proto static']
     assert main_default(kernel) == [('10.10.0.1', 0)]
     assert result['diff']['after'] == {'IPv4 default route': 'default via 10.10.0.1 dev eth1'}
     assert run(gateway='10.10.0.1')['changed'] is False
     assert run(check=True, gateway='10.10.0.1')['changed'] is False
     absent = run(state='absent')
-    assert absent['operations'] == ['put back the IPv4 default route default via 10.0.2.2 dev eth0']
+    assert absent['operations'] == ['ip route replace default via 10.0.2.2 dev eth0 proto static']
     assert main_default(kernel) == [('10.0.2.2', 0)]
     assert run(state='absent')['changed'] is False
 
@@ -60,8 +59,8 @@ def test_policy_mode_keeps_the_default_route(kernel):
                                  sport_range='8080:8080')]
     assert run(mode='policy', gateway='10.10.0.1', table=1000, rules=RULES)['changed'] is False
     removed = run(mode='policy', state='absent', table=1000)
-    assert removed['operations'] == ['remove rule priority 1000 from 10.10.0.11/32 ipproto tcp sport 8080 lookup 1000',
-                                     'remove default via 10.10.0.1 dev eth1 table 1000']
+    assert removed['operations'] == ['ip rule del priority 1000 from 10.10.0.11/32 ipproto tcp sport 8080 lookup 1000',
+                                     'ip route del default via 10.10.0.1 table 1000']
     assert kernel.rules == [] and [r for r in kernel.routes if r['table'] == 1000] == []
 
 
@@ -86,3 +85,23 @@ def test_netlink_error_is_reported(kernel):
     kernel.fail_with = errno.EPERM
     result = run(gateway='10.10.0.1')
     assert result['failed'] and 'use become' in result['msg']
+
+
+def test_commands_from_empty_are_what_a_first_run_does(kernel):
+    first = run(mode='policy', gateway='10.10.0.1', rules=RULES, return_commands=True)
+    assert first['commands'] == first['operations'] == [
+        'ip route replace default via 10.10.0.1 table 100 proto static',
+        'ip rule add priority 1000 from 10.10.0.11/32 ipproto tcp sport 8080 lookup 100',
+    ]
+    again = run(mode='policy', gateway='10.10.0.1', rules=RULES, return_commands=True)
+    assert again['changed'] is False and again['commands'] == first['commands']
+    assert run(mode='policy', state='absent', return_commands=True)['commands'] == []
+
+
+def test_commands_of_ipv6_and_of_the_default_route(kernel):
+    v6 = run(mode='policy', gateway='fd00:10::1', rules=[{'source': 'fd00:10::11', 'protocol': 'tcp', 'port': 80}],
+             return_commands=True, check=True)
+    assert v6['commands'] == ['ip -6 route replace default via fd00:10::1 table 100 metric 1024 proto static',
+                              'ip -6 rule add priority 1000 from fd00:10::11/128 ipproto tcp sport 80 lookup 100']
+    default = run(gateway='10.10.0.1', return_commands=True, check=True)
+    assert default['commands'] == ['ip route replace default via 10.10.0.1 proto static']

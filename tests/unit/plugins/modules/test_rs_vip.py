@@ -28,6 +28,15 @@ def run(**kwargs):
     return run_module(rs_vip, **kwargs)
 
 
+def vips(*entries, **kwargs):
+    """Options that declare the whole set of the host's VIPs."""
+    return dict(kwargs, vips=[dict(entry) for entry in entries], purge=True)
+
+
+DR = {'vip': '192.0.2.10'}
+GUE = {'vip': '192.0.2.20', 'forwarding': 'tun', 'tunnel_type': 'gue', 'tunnel_port': 6080}
+
+
 def record(kernel):
     path = kernel.path('var/lib/lvs-ipvs/rs_vip.json')
     if not os.path.exists(path):
@@ -37,14 +46,14 @@ def record(kernel):
 
 
 def test_dr_present_changes_the_kernel_then_is_idempotent(kernel):
-    result = run(vip='192.0.2.10', diff=True)
+    result = run(diff=True, **vips(DR))
     assert result['changed'] is True
     assert result['operations'] == [
-        'set net.ipv4.conf.all.arp_announce = 2 (was 0)',
-        'set net.ipv4.conf.all.arp_ignore = 1 (was 0)',
-        'set net.ipv4.conf.eth0.arp_announce = 2 (was 0)',
-        'set net.ipv4.conf.eth0.arp_ignore = 1 (was 0)',
-        'add 192.0.2.10/32 to lo',
+        'sysctl -w net.ipv4.conf.all.arp_announce=2',
+        'sysctl -w net.ipv4.conf.all.arp_ignore=1',
+        'sysctl -w net.ipv4.conf.eth0.arp_announce=2',
+        'sysctl -w net.ipv4.conf.eth0.arp_ignore=1',
+        'ip address add 192.0.2.10/32 dev lo',
     ]
     assert ('lo', '192.0.2.10', 32) in kernel.addresses
     assert kernel.sysctl('all', 'arp_ignore') == 1 and kernel.sysctl('eth0', 'arp_announce') == 2
@@ -53,34 +62,36 @@ def test_dr_present_changes_the_kernel_then_is_idempotent(kernel):
     assert result['sysctls']['net.ipv4.conf.eth0.arp_ignore'] == 1
     assert list(record(kernel)['vips']) == ['192.0.2.10/32']
     calls = len(kernel.calls)
-    again = run(vip='192.0.2.10/32', diff=True)
+    again = run(diff=True, **vips({'vip': '192.0.2.10/32'}))
     assert again['changed'] is False and again['operations'] == []
     assert len(kernel.calls) == calls
     assert again['diff']['before'] == again['diff']['after']
 
 
 def test_diff_is_returned_only_in_diff_mode(kernel):
-    assert 'diff' not in run(vip='192.0.2.10')
+    assert 'diff' not in run(**vips(DR))
 
 
 def test_check_mode_predicts_and_touches_nothing(kernel):
     before = kernel.snapshot()
-    result = run(check=True, vip='192.0.2.20', forwarding='tun', tunnel_type='gue', tunnel_port=6080)
+    result = run(check=True, return_commands=True, **vips(GUE))
     assert result['changed'] is True
-    assert result['operations'][:2] == ['load kernel module ipip (creates tunl0)', 'load kernel module fou (GUE receive ports)']
+    assert result['operations'][:3] == ['modprobe ipip', 'modprobe fou', 'udevadm settle']
+    assert result['commands'] == result['operations']
     assert kernel.snapshot() == before
     assert kernel.calls == []
     assert record(kernel) is None
     assert not os.path.exists(kernel.path('var/lib/lvs-ipvs'))  # not even the lock file
-    real = run(vip='192.0.2.20', forwarding='tun', tunnel_type='gue', tunnel_port=6080)
+    real = run(return_commands=True, **vips(GUE))
     assert real['operations'] == result['operations']
+    assert real['commands'] == result['commands']
 
 
 def test_tun_gue_loads_modules_adds_port_and_relaxes_rp_filter(kernel):
     kernel.set_sysctl('all', 'rp_filter', 1)
-    result = run(vip='192.0.2.20', forwarding='tun', tunnel_type='gue', tunnel_port=6080)
+    result = run(**vips(GUE))
     assert result['changed'] is True
-    assert ('modprobe', 'ipip') in kernel.calls and ('modprobe', 'fou') in kernel.calls
+    assert kernel.calls[:3] == [('modprobe', 'ipip'), ('modprobe', 'fou'), ('udevadm', 'settle')]
     assert kernel.fou == {(socket.AF_INET, 6080): 2}
     assert ('tunl0', '192.0.2.20', 32) in kernel.addresses
     assert kernel.links['tunl0']['flags'] & 1
@@ -90,19 +101,20 @@ def test_tun_gue_loads_modules_adds_port_and_relaxes_rp_filter(kernel):
     assert result['kernel_modules'] == ['fou', 'ipip']
     assert result['managed_vips'] == [{'vip': '192.0.2.20/32', 'forwarding': 'tun', 'device': 'tunl0',
                                        'tunnel_type': 'gue', 'tunnel_port': 6080}]
-    assert run(vip='192.0.2.20', forwarding='tun', tunnel_type='gue', tunnel_port=6080)['changed'] is False
-    assert run(check=True, vip='192.0.2.20', forwarding='tun', tunnel_type='gue', tunnel_port=6080)['changed'] is False
+    assert run(**vips(GUE))['changed'] is False
+    assert run(check=True, **vips(GUE))['changed'] is False
 
 
 def test_absent_puts_the_host_back_as_it_was(kernel):
     kernel.set_sysctl('all', 'rp_filter', 1)
     original = kernel.snapshot()
-    run(vip='192.0.2.10', device='lvs0')
-    run(vip='192.0.2.20', forwarding='tun', tunnel_type='gue', tunnel_port=6080)
-    run(vip='2001:db8::10')
+    run(vips=[{'vip': '192.0.2.10', 'device': 'lvs0'}])
+    run(vips=[GUE])
+    run(vips=[{'vip': '2001:db8::10'}])
     assert 'lvs0' in kernel.links
-    for vip in ('192.0.2.10', '192.0.2.20', '2001:db8::10'):
-        assert run(vip=vip, state='absent')['changed'] is True
+    assert [v['vip'] for v in run(check=True)['managed_vips']] == ['192.0.2.10/32', '192.0.2.20/32', '2001:db8::10/128']
+    assert run(vips=[{'vip': '192.0.2.20', 'state': 'absent'}])['changed'] is True
+    assert run(**vips())['changed'] is True
     after = kernel.snapshot()
     # tunl0 stays (a kernel module is not unloaded), down and without address; all else is as before
     assert after['links'].pop('tunl0') == ('ipip', False)
@@ -112,28 +124,28 @@ def test_absent_puts_the_host_back_as_it_was(kernel):
 
 
 def test_bad_input_fails_before_any_change(kernel):
-    result = run(vip='192.0.2.0/24')
+    result = run(**vips(DR, {'vip': '192.0.2.0/24'}))
     assert result['failed'] and 'only /32' in result['msg']
-    result = run(vip='192.0.2.10', tunnel_type='ipip')
+    result = run(**vips(DR, {'vip': '192.0.2.11', 'tunnel_type': 'ipip'}))
     assert result['failed'] and 'forwarding=tun only' in result['msg']
     assert kernel.calls == [] and record(kernel) is None
 
 
 def test_gue_without_port_is_refused_by_the_argument_spec(kernel):
-    result = run(vip='192.0.2.10', forwarding='tun', tunnel_type='gue')
+    result = run(**vips({'vip': '192.0.2.10', 'forwarding': 'tun', 'tunnel_type': 'gue'}))
     assert result['failed'] and 'tunnel_port' in result['msg']
 
 
 def test_vip_on_an_arp_interface_is_refused(kernel):
     kernel.addresses.append(('eth0', '192.0.2.10', 32))
-    result = run(vip='192.0.2.10')
+    result = run(**vips(DR))
     assert result['failed'] and 'already on eth0' in result['msg']
     assert kernel.calls == []
 
 
 def test_permission_error_says_to_become_root(kernel):
     kernel.fail_with = errno.EPERM
-    result = run(vip='192.0.2.10', device='lvs0')
+    result = run(**vips({'vip': '192.0.2.10', 'device': 'lvs0'}))
     assert result['failed']
     assert result['msg'] == ('Could not create dummy device lvs0: Operation not permitted '
                              '(the module must run as root: use become).')
@@ -141,11 +153,52 @@ def test_permission_error_says_to_become_root(kernel):
 
 def test_missing_tunnel_device_after_modprobe_is_explained(kernel, monkeypatch):
     monkeypatch.setattr(FakeKernel, 'MODULE_DEVICES', {})
-    result = run(vip='192.0.2.20', forwarding='tun')
+    result = run(**vips({'vip': '192.0.2.20', 'forwarding': 'tun'}))
     assert result['failed'] and 'fb_tunnels_only_for_init_net' in result['msg']
 
 
 def test_missing_pyroute2_is_reported(kernel, monkeypatch):
     monkeypatch.setattr(_rs_host, 'HAS_PYROUTE2', False)
-    result = run(vip='192.0.2.10')
+    result = run(**vips(DR))
     assert result['failed'] and 'pyroute2' in result['msg']
+
+
+def test_purge_removes_what_the_module_put_there_earlier_only(kernel):
+    kernel.addresses.append(('lo', '198.51.100.1', 32))  # someone else's
+    run(**vips(DR, {'vip': '192.0.2.11', 'device': 'lvs0'}))
+    without = run(vips=[DR])  # no purge: the other VIP stays
+    assert without['changed'] is False and len(without['managed_vips']) == 2
+    result = run(return_commands=True, **vips(DR))
+    assert result['operations'] == ['ip address del 192.0.2.11/32 dev lvs0', 'ip link del lvs0']
+    assert 'lvs0' not in kernel.links and ('lo', '198.51.100.1', 32) in kernel.addresses
+    assert result['managed_vips'] == [{'vip': '192.0.2.10/32', 'forwarding': 'dr', 'device': 'lo'}]
+    assert result['commands'] == [
+        'sysctl -w net.ipv4.conf.all.arp_announce=2',
+        'sysctl -w net.ipv4.conf.all.arp_ignore=1',
+        'sysctl -w net.ipv4.conf.eth0.arp_announce=2',
+        'sysctl -w net.ipv4.conf.eth0.arp_ignore=1',
+        'ip address add 192.0.2.10/32 dev lo',
+    ]
+
+
+def test_commands_from_empty_are_what_a_first_run_does(kernel):
+    kernel.set_sysctl('all', 'rp_filter', 1)
+    first = run(return_commands=True, **vips(DR, GUE, {'vip': '2001:db8::10', 'device': 'lvs0'}))
+    assert first['commands'] == first['operations']
+    again = run(return_commands=True, **vips(DR, GUE, {'vip': '2001:db8::10', 'device': 'lvs0'}))
+    assert again['changed'] is False and again['commands'] == first['commands']
+
+
+def test_an_old_record_is_read_and_rewritten(kernel):
+    """A host converged by the one-VIP-per-call module: the same record, now purged by the whole set."""
+    run(vips=[{'vip': '192.0.2.10'}])
+    run(vips=[{'vip': '192.0.2.11'}])
+    result = run(**vips({'vip': '192.0.2.11'}))
+    assert result['operations'] == ['ip address del 192.0.2.10/32 dev lo']
+    assert list(record(kernel)['vips']) == ['192.0.2.11/32']
+
+
+def test_an_empty_set_on_a_fresh_host_changes_and_writes_nothing(kernel):
+    result = run(return_commands=True, **vips())
+    assert result['changed'] is False and result['operations'] == [] and result['commands'] == []
+    assert record(kernel) is None and kernel.calls == []
