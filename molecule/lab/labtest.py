@@ -6,6 +6,7 @@
 A test puts this directory on sys.path (from MOLECULE_PROJECT_DIRECTORY) and imports it.
 """
 
+import difflib
 import json
 import os
 import signal
@@ -19,6 +20,15 @@ import lab
 
 LAB_PY = lab.__file__
 BOOT_ID = lab.BOOT_ID
+
+
+def assert_same_state(name, before, after):
+    """Compare two readings of a VM's kernel state ({what: command output}) taken before and after a
+    reboot; fail with a diff of the first piece that differs."""
+    for what in after:
+        assert after[what] == before[what], f"{name}: {what} after the reboot differ:\n" + "\n".join(
+            difflib.unified_diff(before[what].splitlines(), after[what].splitlines(), "live", "after boot",
+                                 lineterm=""))
 
 
 def run_dir(runner, name):

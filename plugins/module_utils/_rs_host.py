@@ -28,6 +28,7 @@ import traceback
 from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.lvs.ipvs.plugins.module_utils._common import LvsError
+from ansible_collections.lvs.ipvs.plugins.module_utils._common import run_module as common_run_module
 from ansible_collections.lvs.ipvs.plugins.module_utils._pyroute2 import preload
 from ansible_collections.lvs.ipvs.plugins.module_utils._rs_nat import NatLive, Route, Rule
 from ansible_collections.lvs.ipvs.plugins.module_utils._rs_vip import (
@@ -79,22 +80,11 @@ FOU_ENCAP_GUE = 2
 
 
 def run_module(module, run):
-    """The common end of rs_vip and rs_nat_route: fail without pyroute2, call
-    ``run()`` (which returns the result with its ``diff`` and ``warnings``),
-    turn an LvsError into fail_json, keep the diff for --diff only, hand the
-    warnings to Ansible and exit."""
+    """The end of rs_vip and rs_nat_route: fail without pyroute2, then the
+    collection's one run_module (``run()`` returns the result)."""
     if not HAS_PYROUTE2:
         module.fail_json(msg=missing_required_lib('pyroute2'), exception=PYROUTE2_IMPORT_ERROR)
-    try:
-        result = run()
-    except LvsError as exc:
-        module.fail_json(msg=str(exc))
-    diff = result.pop('diff')
-    if module._diff:
-        result['diff'] = diff
-    for warning in result.pop('warnings'):
-        module.warn(warning)
-    module.exit_json(**result)
+    common_run_module(module, run)
 
 
 def _fou_message_class():

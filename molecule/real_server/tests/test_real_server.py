@@ -9,7 +9,6 @@ hand, packets captured on the real server. The reboot test comes last and repeat
 on real servers that came back without Ansible.
 """
 
-import difflib
 import json
 import os
 import re
@@ -231,8 +230,4 @@ def test_after_a_reboot_everything_is_back_without_ansible():
     check_state()
     check_traffic()
     for name in names:
-        after = kernel_state(name)
-        for what in after:
-            assert after[what] == before[name][what], f"{name}: {what} after the reboot differ:\n" + "\n".join(
-                difflib.unified_diff(before[name][what].splitlines(), after[what].splitlines(), "live", "after boot",
-                                     lineterm=""))
+        labtest.assert_same_state(name, before[name], kernel_state(name))

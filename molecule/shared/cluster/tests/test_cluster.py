@@ -6,7 +6,6 @@ real servers' logs independently of what the roles reported.
 """
 
 import collections
-import difflib
 import os
 import re
 import subprocess
@@ -218,8 +217,4 @@ def test_cluster_serves_again_after_a_reboot_without_ansible():
     # Boot state is exactly the state applied live: the same table, byte for byte, and the same
     # addresses, rules, routes and sysctls.
     for name in rebooted:
-        after = kernel_state(name)
-        for what in after:
-            assert after[what] == before[name][what], f"{name}: {what} after the reboot differ:\n" + "\n".join(
-                difflib.unified_diff(before[name][what].splitlines(), after[what].splitlines(), "live", "after boot",
-                                     lineterm=""))
+        labtest.assert_same_state(name, before[name], kernel_state(name))
