@@ -33,11 +33,11 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from ansible_collections.lvs.ipvs.plugins.module_utils._common import LvsError
+from ansible_collections.lvs.ipvs.plugins.module_utils._vocabulary import PROTOCOLS
 
 RECORD_VERSION = 1
 MAIN_TABLE = 254
 RESERVED_TABLES = (0, 253, 254, 255)
-PROTOCOLS = {'tcp': 6, 'udp': 17, 'sctp': 132}
 PROTOCOL_NAMES = {number: name for name, number in PROTOCOLS.items()}
 # The metric a default route gets from `ip route add default via ...`.
 DEFAULT_METRIC = {4: 0, 6: 1024}

@@ -41,11 +41,9 @@ import time
 from dataclasses import dataclass, field, replace
 
 from ansible_collections.lvs.ipvs.plugins.module_utils._common import LvsError
+from ansible_collections.lvs.ipvs.plugins.module_utils._vocabulary import TUNNEL_TYPES, VIP_FORWARDING
 
 RECORD_VERSION = 1
-
-FORWARDING_METHODS = ('dr', 'tun')
-TUNNEL_TYPES = ('ipip', 'gue', 'gre')
 
 # The kernel's fallback tunnel device that receives each kind of tunnel packet,
 # by VIP address family, and the kernel module that creates it.
@@ -365,7 +363,7 @@ def normalise_vip(entry, where):
         tunnel_port = int(tunnel_port) if tunnel_port is not None else None
     else:
         raise LvsError('%s: forwarding %r is not one of %s (NAT and FULLNAT real servers need no VIP).'
-                       % (label, forwarding, ', '.join(FORWARDING_METHODS)))
+                       % (label, forwarding, ', '.join(VIP_FORWARDING)))
     if state not in ('present', 'absent'):
         raise LvsError('%s: state must be present or absent, not %r.' % (label, state))
     vip = Vip(address=address, forwarding=forwarding, device=device, tunnel_type=tunnel_type if forwarding == 'tun' else None,

@@ -30,6 +30,8 @@ DEFAULT_FORWARDING = 'dr'
 # on the director.
 MODEL_FORWARDING = ('nat', 'dr', 'tun', 'fullnat')
 KERNEL_FORWARDING = {'nat': 'nat', 'dr': 'dr', 'tun': 'tun', 'fullnat': 'nat'}
+# The methods whose real servers hold the VIP themselves (on a non-ARP device, or a tunnel device).
+VIP_FORWARDING = ('dr', 'tun')
 
 TUNNEL_TYPES = {'ipip': 0, 'gue': 1, 'gre': 2}
 DEFAULT_TUNNEL_TYPE = 'ipip'

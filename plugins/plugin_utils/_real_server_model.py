@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import ipaddress
 
+from ansible_collections.lvs.ipvs.plugins.module_utils._vocabulary import TUNNEL_TYPES, VIP_FORWARDING
 from ansible_collections.lvs.ipvs.plugins.plugin_utils._cluster_model import FORWARDING_METHODS
 from ansible_collections.lvs.ipvs.plugins.plugin_utils._cluster_model import service_label as _label
-
-TUNNEL_TYPES = ('ipip', 'gue', 'gre')
-PROTOCOLS = ('tcp', 'udp', 'sctp')
 
 
 def _canonical(address):
@@ -205,7 +203,7 @@ def _add_vip(vips, problems, label, service, forwarding, real_server):
     if vip is None or '/' in str(vip_text) and str(vip_text).split('/')[1] not in ('32', '128'):
         problems.append('Virtual service %s: vip %r is not a single IP address.' % (label, vip_text))
         return
-    if forwarding not in ('dr', 'tun'):
+    if forwarding not in VIP_FORWARDING:
         problems.append('%s: forwarding for VIP %s must be dr or tun, not %r.' % (label, vip, forwarding))
         return
     entry = {'vip': vip, 'forwarding': forwarding, 'tunnel_type': None, 'tunnel_port': None, 'services': [label]}
