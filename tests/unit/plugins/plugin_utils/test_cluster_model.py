@@ -36,9 +36,9 @@ def service(**overrides):
     return base
 
 
-def resolve(services, hostvars=HOSTVARS):
+def resolve(services, hostvars=None):
     """normalise_model for a model that must have no problem."""
-    resolved, problems = model.normalise_model(services, hostvars)
+    resolved, problems = model.normalise_model(services, HOSTVARS if hostvars is None else hostvars)
     assert problems == []
     return resolved
 
