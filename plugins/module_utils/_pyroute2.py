@@ -8,7 +8,7 @@ This file is private to the lvs.ipvs collection: its contents may change
 without notice and must not be imported from outside the collection.
 
 Only the real-server modules use pyroute2 (rtnetlink through its IPRoute,
-in _rs_host); the IPVS modules speak generic netlink with the standard
+in _rs.host); the IPVS modules speak generic netlink with the standard
 library alone (_ipvs.netlink) and import nothing of it.
 
 ``import pyroute2.netlink.generic`` first runs the package's ``__init__``.

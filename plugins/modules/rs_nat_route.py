@@ -193,8 +193,8 @@ rules:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.lvs.ipvs.plugins.module_utils._rs_host import Host, run_module
-from ansible_collections.lvs.ipvs.plugins.module_utils._rs_nat import run_rs_nat_route
+from ansible_collections.lvs.ipvs.plugins.module_utils._rs.host import Host, run_module
+from ansible_collections.lvs.ipvs.plugins.module_utils._rs.nat import run_rs_nat_route
 
 
 def main():

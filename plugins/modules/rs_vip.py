@@ -272,8 +272,8 @@ managed_vips:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.lvs.ipvs.plugins.module_utils._rs_host import Host, run_module
-from ansible_collections.lvs.ipvs.plugins.module_utils._rs_vip import run_rs_vip
+from ansible_collections.lvs.ipvs.plugins.module_utils._rs.host import Host, run_module
+from ansible_collections.lvs.ipvs.plugins.module_utils._rs.vip import run_rs_vip
 
 
 def main():

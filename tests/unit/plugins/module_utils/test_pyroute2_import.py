@@ -36,7 +36,7 @@ def _run(code, extra_path=None):
 def test_rs_host_loads_without_the_rest_of_pyroute2():
     found = _run('''
         import json, sys
-        from ansible_collections.lvs.ipvs.plugins.module_utils import _rs_host
+        from ansible_collections.lvs.ipvs.plugins.module_utils._rs import host as _rs_host
         print(json.dumps(dict(
             has=_rs_host.HAS_PYROUTE2,
             iproute=_rs_host.IPRoute.__module__,
@@ -57,7 +57,7 @@ def test_a_caller_that_imported_pyroute2_keeps_it():
     found = _run('''
         import json, pyroute2
         whole = pyroute2
-        from ansible_collections.lvs.ipvs.plugins.module_utils import _rs_host
+        from ansible_collections.lvs.ipvs.plugins.module_utils._rs import host as _rs_host
         import pyroute2 as again
         print(json.dumps(dict(same=again is whole, iproute=hasattr(again, 'IPRoute'), has=_rs_host.HAS_PYROUTE2)))
     ''')
@@ -70,7 +70,7 @@ def test_both_module_families_in_one_process():
         import json, sys
         from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs import netlink  # noqa: F401
         before = 'pyroute2' in sys.modules
-        from ansible_collections.lvs.ipvs.plugins.module_utils import _rs_host
+        from ansible_collections.lvs.ipvs.plugins.module_utils._rs import host as _rs_host
         print(json.dumps(dict(before=before, rs=_rs_host.HAS_PYROUTE2)))
     ''')
     assert found == {'before': False, 'rs': True}
@@ -100,7 +100,7 @@ def test_missing_pyroute2_raises_import_error():
                 if name == 'pyroute2' or name.startswith('pyroute2.'):
                     raise ImportError('hidden: ' + name)
         sys.meta_path.insert(0, Hide())
-        from ansible_collections.lvs.ipvs.plugins.module_utils import _rs_host
+        from ansible_collections.lvs.ipvs.plugins.module_utils._rs import host as _rs_host
         print(json.dumps(dict(has=_rs_host.HAS_PYROUTE2, error=str(_rs_host.PYROUTE2_IMPORT_ERROR))))
     ''')
     assert found['has'] is False

@@ -11,7 +11,7 @@ import ipaddress
 import pytest
 
 from ansible_collections.lvs.ipvs.plugins.module_utils._common import LvsError
-from ansible_collections.lvs.ipvs.plugins.module_utils import _rs_nat as rn
+from ansible_collections.lvs.ipvs.plugins.module_utils._rs import nat as rn
 
 MGMT = rn.Route(4, rn.MAIN_TABLE, '10.0.2.2', 0, 'eth0')
 

@@ -11,7 +11,7 @@ import copy
 import pytest
 
 from ansible_collections.lvs.ipvs.plugins.module_utils._common import LvsError
-from ansible_collections.lvs.ipvs.plugins.module_utils import _rs_vip as rv
+from ansible_collections.lvs.ipvs.plugins.module_utils._rs import vip as rv
 
 
 # ---------------------------------------------------------------------------

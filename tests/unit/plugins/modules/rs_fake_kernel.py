@@ -20,7 +20,7 @@ import socket
 
 from ansible.module_utils import basic
 
-from ansible_collections.lvs.ipvs.plugins.module_utils import _rs_host
+from ansible_collections.lvs.ipvs.plugins.module_utils._rs import host as _rs_host
 # ansible-core's own on 2.19 and later, a fallback before.
 from ansible_collections.lvs.ipvs.tests.unit.plugins.modules.module_args import patch_module_args
 
@@ -321,7 +321,7 @@ def install_fake_kernel(tmp_path, monkeypatch):
     monkeypatch.setattr(_rs_host, 'LIB_MODULES', fake.path('lib/modules'))
     monkeypatch.setattr(_rs_host, 'RECORD_PATH', fake.path('var/lib/lvs-ipvs/rs_vip.json'))
     monkeypatch.setattr(_rs_host, 'NAT_RECORD_PATH', fake.path('var/lib/lvs-ipvs/rs_nat_route.json'))
-    monkeypatch.setattr('ansible_collections.lvs.ipvs.plugins.module_utils._rs_vip.SETTLE_DELAY', 0)
+    monkeypatch.setattr('ansible_collections.lvs.ipvs.plugins.module_utils._rs.vip.SETTLE_DELAY', 0)
     monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
     monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
     monkeypatch.setattr(basic.AnsibleModule, 'run_command', lambda self, argv, **kw: fake.modprobe(argv, **kw))

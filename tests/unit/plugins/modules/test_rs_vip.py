@@ -13,7 +13,7 @@ import socket
 
 import pytest
 
-from ansible_collections.lvs.ipvs.plugins.module_utils import _rs_host
+from ansible_collections.lvs.ipvs.plugins.module_utils._rs import host as _rs_host
 from ansible_collections.lvs.ipvs.plugins.modules import rs_vip
 from ansible_collections.lvs.ipvs.tests.unit.plugins.modules.rs_fake_kernel import FakeKernel, install_fake_kernel
 from ansible_collections.lvs.ipvs.tests.unit.plugins.modules.rs_fake_kernel import run as run_module

@@ -11,7 +11,7 @@ It is the only place of the rs_vip code that touches the host: links and
 addresses through rtnetlink (pyroute2's IPRoute), fou receive ports through
 generic netlink, sysctls through /proc/sys, kernel modules through modprobe,
 and the module's record file.  Everything it returns is plain data for the
-pure planner in ``_rs_vip``.
+pure planner in ``vip``.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.lvs.ipvs.plugins.module_utils._common import LvsError
 from ansible_collections.lvs.ipvs.plugins.module_utils._common import run_module as common_run_module
 from ansible_collections.lvs.ipvs.plugins.module_utils._pyroute2 import preload
-from ansible_collections.lvs.ipvs.plugins.module_utils._rs_nat import NatLive, Route, Rule
-from ansible_collections.lvs.ipvs.plugins.module_utils._rs_vip import (
+from ansible_collections.lvs.ipvs.plugins.module_utils._rs.nat import NatLive, Route, Rule
+from ansible_collections.lvs.ipvs.plugins.module_utils._rs.vip import (
     DEVICE_MODULES,
     FOU_MODULE,
     LiveState,
