@@ -16,8 +16,7 @@ from __future__ import annotations
 import ipaddress
 
 from ansible_collections.lvs.ipvs.plugins.module_utils._vocabulary import TUNNEL_TYPES, VIP_FORWARDING
-from ansible_collections.lvs.ipvs.plugins.plugin_utils._cluster_model import FORWARDING_METHODS
-from ansible_collections.lvs.ipvs.plugins.plugin_utils._cluster_model import service_label as _label
+from ansible_collections.lvs.ipvs.plugins.plugin_utils._cluster_model import normalise_model
 
 
 def _canonical(address):
@@ -46,10 +45,13 @@ def host_addresses(facts):
     return found
 
 
-def real_server_setup(services, inventory_hostname, facts, address=None, extra_vips=None, nat_gateways=None):
+def real_server_setup(services, inventory_hostname, facts, address=None, extra_vips=None, nat_gateways=None,
+                      hostvars=None):
     """What this host must do as a real server: VIPs, NAT return routes, FULLNAT notes, problems.
 
-    ``services`` is ``lvs_virtual_services``; ``facts`` the host's ``ansible_facts`` (network
+    ``services`` is ``lvs_virtual_services``, read through the cluster model's one normaliser
+    (normalise_model) with ``hostvars``, so that both roles read it by the same rules and every
+    host sees every problem of the model; ``facts`` the host's ``ansible_facts`` (network
     subset); ``address`` the host's data-plane address (``lvs_address``), else the address of
     its default IPv4 route.  A service concerns this host when one of its real servers names it
     (``host: <inventory_hostname>``) or has one of its addresses (``address:``).
@@ -63,11 +65,16 @@ def real_server_setup(services, inventory_hostname, facts, address=None, extra_v
     ``rules``; ``fullnat``: service names, ``problems``: sentences that make the request
     impossible (empty when none).
     """
-    problems = []
     facts = facts or {}
     own = host_addresses(facts)
     default_address = (facts.get('default_ipv4') or {}).get('address')
     own_address = _canonical(address) if address else _canonical(default_address) if default_address else None
+    if hostvars is None:
+        hostvars = {}
+    if inventory_hostname not in hostvars:
+        hostvars = dict(hostvars)
+        hostvars[inventory_hostname] = {'lvs_address': address, 'ansible_default_ipv4': facts.get('default_ipv4')}
+    normalised, problems = normalise_model(services, hostvars)
     if address and own_address is None:
         problems.append('lvs_address %r of %s is not an IP address.' % (address, inventory_hostname))
 
@@ -76,48 +83,24 @@ def real_server_setup(services, inventory_hostname, facts, address=None, extra_v
     fullnat = []
     serving_addresses = []
 
-    if services is None:
-        services = []
-    if not isinstance(services, list):
-        return _result(None, None, [], [], [], ['lvs_virtual_services must be a list of virtual services.'])
-
-    for index, service in enumerate(services):
-        if not isinstance(service, dict):
-            problems.append('lvs_virtual_services[%d] must be a dictionary.' % index)
-            continue
-        label = _label(service, index)
-        forwarding = service.get('forwarding')
+    for service in normalised:
+        label = service['label']
+        forwarding = service['forwarding']
         mine = []
-        for position, real_server in enumerate(service.get('real_servers') or []):
-            if not isinstance(real_server, dict):
-                continue
+        for real_server in service['real_servers']:
             if real_server.get('host'):
-                if real_server['host'] != inventory_hostname:
-                    continue
-                served = _canonical(real_server['address']) if real_server.get('address') else own_address
-                if served is None:
-                    problems.append(
-                        'Virtual service %s, real server %d names this host (%s), whose address is unknown: '
-                        'set lvs_address, or gather facts so that its default IPv4 route gives it.'
-                        % (label, position + 1, inventory_hostname))
-                    continue
-            elif real_server.get('address'):
-                served = _canonical(real_server['address'])
-                if served is None or served not in own:
-                    continue
-            else:
-                continue
-            mine.append((real_server, served))
+                if real_server['host'] == inventory_hostname:
+                    mine.append((real_server, _canonical(real_server['address'])))
+            elif _canonical(real_server['address']) in own:
+                mine.append((real_server, _canonical(real_server['address'])))
         if not mine:
-            continue
-        if forwarding not in FORWARDING_METHODS:
-            problems.append('Virtual service %s: forwarding must be one of %s, not %r.'
-                            % (label, ', '.join(FORWARDING_METHODS), forwarding))
             continue
         if forwarding == 'fullnat':
             fullnat.append(label)
             continue
         for real_server, served in mine:
+            if served is None:
+                continue  # not an address: the director role names it
             if served not in serving_addresses:
                 serving_addresses.append(served)
             if forwarding == 'nat':

@@ -27,8 +27,16 @@ def service(name, forwarding, real_servers, **kwargs):
     return entry
 
 
+# The inventory as the role's filter sees it (hostvars): rs1 is this host.
+HOSTVARS = {
+    'rs1': {'lvs_address': '10.10.0.11', 'ansible_default_ipv4': FACTS['default_ipv4']},
+    'rs2': {'lvs_address': '10.10.0.12'},
+}
+
+
 def setup(services, **kwargs):
     kwargs.setdefault('address', '10.10.0.11')
+    kwargs.setdefault('hostvars', HOSTVARS)
     return real_server_setup(services, 'rs1', FACTS, **kwargs)
 
 
@@ -49,7 +57,7 @@ def test_dr_by_host_name():
 
 
 def test_other_hosts_services_are_ignored():
-    result = setup([service('web', 'dr', [{'host': 'rs2'}, {'address': '10.10.0.12'}])])
+    result = setup([service('web', 'dr', [{'host': 'rs2'}, {'address': '10.10.0.13'}])])
     assert result['vips'] == [] and result['problems'] == []
 
 
@@ -59,15 +67,19 @@ def test_match_by_address_in_any_notation():
 
 
 def test_without_lvs_address_the_default_route_address_serves():
-    result = real_server_setup([service('web', 'dr', [{'host': 'rs1'}])], 'rs1', FACTS)
+    hostvars = {'rs1': {'ansible_default_ipv4': FACTS['default_ipv4']}}
+    result = real_server_setup([service('web', 'dr', [{'host': 'rs1'}])], 'rs1', FACTS, hostvars=hostvars)
+    assert result['problems'] == []
     assert result['address'] == '10.0.2.15'
     assert result['arp_interface'] == 'eth0'
 
 
 def test_unknown_own_address_is_a_problem():
     facts = {'interfaces': ['lo'], 'lo': {'ipv4': {'address': '127.0.0.1'}}}
-    result = real_server_setup([service('web', 'dr', [{'host': 'rs1'}])], 'rs1', facts)
-    assert 'whose address is unknown' in result['problems'][0]
+    result = real_server_setup([service('web', 'dr', [{'host': 'rs1'}])], 'rs1', facts, hostvars={'rs1': {}})
+    assert result['problems'] == ['Virtual service web, real server rs1: its address is unknown. Set its host '
+                                  'variable lvs_address, give the real server an address: instead of host:, or '
+                                  'gather facts from that host.']
 
 
 def test_tun_entries_carry_their_tunnel():
@@ -143,3 +155,12 @@ def test_fullnat_needs_nothing():
     result = setup([service('web', 'fullnat', [{'host': 'rs1'}])])
     assert result['fullnat'] == ['web']
     assert result['vips'] == [] and result['nat_routes'] == [] and result['problems'] == []
+
+
+def test_every_host_sees_every_problem_of_the_model():
+    """Both roles read the model through one normaliser: a typo in another host's entry stops this one too."""
+    result = setup([service('web', 'dr', [{'host': 'rs1'}]), service('api', 'dr', [{'host': 'rs3'}], port=8080)])
+    assert result['problems'] == ['Virtual service api, real server rs3 is not in the inventory: fix the host name, '
+                                  'or give the real server an address: instead of host:.']
+    twice = setup([service('web', 'dr', [{'host': 'rs1'}, {'address': '10.10.0.11'}])])
+    assert len(twice['problems']) == 1 and 'lists real server 10.10.0.11:80 twice' in twice['problems'][0]
