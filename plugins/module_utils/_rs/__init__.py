@@ -9,5 +9,6 @@ without notice and must not be imported from outside the collection.
 
 One file per concern: ``host`` (the kernel access, through pyroute2's
 rtnetlink and /proc/sys, and the modules' records), ``vip`` (the pure plan and
-flow of rs_vip) and ``nat`` (the pure plan and flow of rs_nat_route).
+flow of rs_vip), ``nat`` (the pure plan and flow of rs_nat_route) and
+``converge`` (apply, read back and plan again, the one converge of both).
 """

@@ -33,6 +33,7 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from ansible_collections.lvs.ipvs.plugins.module_utils._common import LvsError
+from ansible_collections.lvs.ipvs.plugins.module_utils._rs.converge import converge
 from ansible_collections.lvs.ipvs.plugins.module_utils._vocabulary import PROTOCOLS
 
 RECORD_VERSION = 1
@@ -388,12 +389,8 @@ def run_rs_nat_route(params, host, check_mode):
             return result
         if first.record != record:
             host.write_record(first.record)
-        for op in first.operations:
-            host.apply_nat(op)
-        live = host.read_nat_state(request.families)
-        final = plan(request, live, first.record)
-        if final.operations:
-            raise LvsError('The kernel did not keep the changes; still needed: %s.' % '; '.join(op.text for op in final.operations))
+        final, _extra = converge(first, lambda current: plan(request, host.read_nat_state(request.families), current),
+                                 host.apply_nat, host.write_record)
         result['diff']['after'] = dict(first.after, **{k: v for k, v in final.before.items() if k in first.after})
         return result
     finally:

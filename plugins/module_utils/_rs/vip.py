@@ -41,6 +41,7 @@ import time
 from dataclasses import dataclass, field, replace
 
 from ansible_collections.lvs.ipvs.plugins.module_utils._common import LvsError
+from ansible_collections.lvs.ipvs.plugins.module_utils._rs.converge import converge
 from ansible_collections.lvs.ipvs.plugins.module_utils._vocabulary import TUNNEL_TYPES, VIP_FORWARDING
 
 RECORD_VERSION = 1
@@ -919,27 +920,25 @@ def run_rs_vip(params, host, check_mode, sleep=time.sleep):
             return result
         if _worth_writing(first.record, record):
             host.write_record(first.record)
-        for op in first.operations:
-            host.apply(op)
-        current = first
-        for _round in range(SETTLE_ROUNDS):
+        read = {}
+
+        def read_plan(current_record):
+            read['live'] = host.read_state()
+            return plan(request, read['live'], current_record)
+
+        def write(current_record):
+            if current_record != first.record:
+                host.write_record(current_record)
+
+        def wait(current):
             if current.creates_devices and sleep is not None:
                 sleep(SETTLE_DELAY)
-            live = host.read_state()
-            current = plan(request, live, current.record)
-            if not current.operations:
-                break
-            if current.record != first.record:
-                host.write_record(current.record)
-            for op in current.operations:
-                host.apply(op)
-            result['operations'].extend(op.command for op in current.operations)
+
+        current, extra = converge(first, read_plan, host.apply, write, rounds=SETTLE_ROUNDS, wait=wait)
+        live = read['live']
+        if extra:
+            result['operations'].extend(op.command for op in extra)
             result['changed'] = True
-        else:
-            live = host.read_state()
-            current = plan(request, live, current.record)
-            if current.operations:
-                raise LvsError('The kernel did not keep the changes; still needed: %s.' % '; '.join(op.text for op in current.operations))
         result['diff']['after'] = _read_back_view(first, current)
         result['sysctls'] = current.sysctls
         result['kernel_modules'] = current.kernel_modules

@@ -16,6 +16,8 @@ import os
 import pytest
 import yaml
 
+from ansible_collections.lvs.ipvs.plugins.module_utils import _vocabulary as vocabulary
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..'))
 ROLES = ('director', 'real_server')
 SHARED = 'lvs_virtual_services'
@@ -47,3 +49,16 @@ def test_every_role_variable_is_documented_with_its_default(role):
     for name in own:
         assert options[name].get('default') == values[name], name
         assert options[name].get('description'), name
+
+
+def test_the_model_schema_speaks_the_collections_one_vocabulary():
+    service = spec('director')[SHARED]['options']
+    real_server = service['real_servers']['options']
+    assert service['scheduler']['choices'] == list(vocabulary.SCHEDULERS)
+    assert service['scheduler']['default'] == vocabulary.DEFAULT_SCHEDULER
+    assert sorted(service['protocol']['choices']) == sorted(vocabulary.PROTOCOLS)
+    assert service['forwarding']['choices'] == list(vocabulary.MODEL_FORWARDING)
+    assert sorted(service['family']['choices']) == sorted(vocabulary.FAMILIES)
+    assert service['persistence_engine']['choices'] == list(vocabulary.PERSISTENCE_ENGINES)
+    assert real_server['tunnel_type']['choices'] == list(vocabulary.TUNNEL_TYPES)
+    assert real_server['tunnel_checksum']['choices'] == list(vocabulary.TUNNEL_CHECKSUMS)
