@@ -62,3 +62,23 @@ def test_the_model_schema_speaks_the_collections_one_vocabulary():
     assert service['persistence_engine']['choices'] == list(vocabulary.PERSISTENCE_ENGINES)
     assert real_server['tunnel_type']['choices'] == list(vocabulary.TUNNEL_TYPES)
     assert real_server['tunnel_checksum']['choices'] == list(vocabulary.TUNNEL_CHECKSUMS)
+
+
+@pytest.mark.parametrize('role', ROLES)
+def test_no_task_hides_its_failure(role):
+    """ignore_errors (in check mode or not) hid real failures; a task that may not apply says so with when:."""
+    folder = os.path.join(ROOT, 'roles', role)
+    offenders = []
+    for directory in ('tasks', 'handlers'):
+        for name in sorted(os.listdir(os.path.join(folder, directory))):
+            with open(os.path.join(folder, directory, name)) as handle:
+                offenders += ['%s/%s: %s' % (directory, name, task.get('name')) for task in _tasks(yaml.safe_load(handle))
+                              if 'ignore_errors' in task]
+    assert offenders == []
+
+
+def _tasks(tasks):
+    for task in tasks or []:
+        yield task
+        for key in ('block', 'rescue', 'always'):
+            yield from _tasks(task.get(key))
