@@ -88,11 +88,13 @@ def real_server_setup(services, inventory_hostname, facts, address=None, extra_v
         forwarding = service['forwarding']
         mine = []
         for real_server in service['real_servers']:
+            served = _canonical(real_server['address'])
             if real_server.get('host'):
-                if real_server['host'] == inventory_hostname:
-                    mine.append((real_server, _canonical(real_server['address'])))
-            elif _canonical(real_server['address']) in own:
-                mine.append((real_server, _canonical(real_server['address'])))
+                concerns_this_host = real_server['host'] == inventory_hostname
+            else:
+                concerns_this_host = served in own
+            if concerns_this_host:
+                mine.append((real_server, served))
         if not mine:
             continue
         if forwarding == 'fullnat':
