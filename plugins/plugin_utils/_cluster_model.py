@@ -14,8 +14,13 @@ wrap them, and the unit tests call them directly.
 from __future__ import annotations
 
 import ipaddress
+import os
 
-from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs.model import hostport
+import yaml
+
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs.model import hostport, normalise_service, service_key
 from ansible_collections.lvs.ipvs.plugins.module_utils._vocabulary import (
     DEFAULT_SCHEDULER,
     DEFAULT_TUNNEL_TYPE,
@@ -24,7 +29,6 @@ from ansible_collections.lvs.ipvs.plugins.module_utils._vocabulary import (
     TUNNEL_MODULES,
     scheduler_module,
 )
-from ansible_collections.lvs.ipvs.plugins.module_utils._vocabulary import MODEL_FORWARDING as FORWARDING_METHODS
 # Keys of a virtual service in the model that ipvs_table takes as they are.
 SERVICE_KEYS = (
     'vip', 'fwmark', 'family', 'protocol', 'port', 'scheduler', 'scheduler_flags',
@@ -34,6 +38,34 @@ REAL_SERVER_KEYS = (
     'port', 'weight', 'upper_threshold', 'lower_threshold',
     'tunnel_type', 'tunnel_port', 'tunnel_checksum',
 )
+# The model's one schema: lvs_virtual_services as the roles' meta/argument_specs.yml document it (both
+# roles carry the same entry; a unit test keeps them equal).
+SCHEMA_FILE = os.path.join(os.path.dirname(__file__), '..', '..', 'roles', 'director', 'meta', 'argument_specs.yml')
+_SCHEMA = {}
+
+
+def _schema():
+    """(service spec without the real servers' options, real server spec), read once."""
+    if not _SCHEMA:
+        with open(SCHEMA_FILE, encoding='utf-8') as handle:
+            options = yaml.safe_load(handle)['argument_specs']['main']['options']['lvs_virtual_services']['options']
+        service = dict(options)
+        # The real servers are checked one by one, to name each in its messages.
+        _SCHEMA['real_server'] = ArgumentSpecValidator(service['real_servers']['options'])
+        service['real_servers'] = {'type': 'list'}
+        _SCHEMA['service'] = ArgumentSpecValidator(service)
+    return _SCHEMA['service'], _SCHEMA['real_server']
+
+
+def _schema_problems(validator, entry, where):
+    """The schema's verdict on one service or real server, as sentences that start with WHERE."""
+    problems = []
+    for error in validator.validate(entry).errors:
+        text = str(error)
+        if type(error).__name__ == 'UnsupportedError':
+            text = 'unknown key %s' % text
+        problems.append('%s: %s.' % (where, text.rstrip('.')))
+    return problems
 
 
 def service_label(service, index):
@@ -66,31 +98,29 @@ def host_address(host, hostvars):
 def normalise_model(services, hostvars):
     """The one reading of ``lvs_virtual_services``: ``(services, problems)``.
 
-    Every service gets its ``label`` (for messages) and a checked ``forwarding`` method (it decides
-    how the real servers are set up, so it has no default); every real server names exactly one
-    of an inventory ``host`` or an ``address`` and gets its ``address`` (a host's lvs_address, else
-    the address of its default IPv4 route; canonical text) and its ``port`` (the service's unless
-    set). Problems are sentences naming the service, the real server and what to set; a service
-    with a problem is left out of the services.
+    Every service is checked against the model's schema (the roles' meta/argument_specs.yml) and
+    gets its ``label`` (for messages); every real server names exactly one of an inventory
+    ``host`` or an ``address`` and gets its ``address`` (a host's lvs_address, else the address of
+    its default IPv4 route; canonical text) and its ``port`` (the service's unless set). Then the
+    service is checked as lvs.ipvs.ipvs_table will check it, so that nothing the module would refuse
+    reaches a host. Problems are sentences naming the service, the real server and what to set; a
+    service with a problem is left out of the services.
     """
     if services is None:
         return [], []
     if not isinstance(services, list):
         return [], ['lvs_virtual_services must be a list of virtual services.']
+    service_schema, real_server_schema = _schema()
     resolved = []
     problems = []
+    keys = {}
     for index, service in enumerate(services):
         if not isinstance(service, dict):
             problems.append('lvs_virtual_services[%d] must be a dictionary.' % index)
             continue
         label = service_label(service, index)
         start = len(problems)
-        forwarding = service.get('forwarding')
-        if forwarding is None:
-            problems.append('Virtual service %s needs forwarding: one of %s.' % (label, ', '.join(FORWARDING_METHODS)))
-        elif forwarding not in FORWARDING_METHODS:
-            problems.append('Virtual service %s: forwarding must be one of %s, not %r.'
-                            % (label, ', '.join(FORWARDING_METHODS), forwarding))
+        problems.extend(_schema_problems(service_schema, service, 'Virtual service %s' % label))
         real_servers = []
         seen = {}
         for position, real_server in enumerate(service.get('real_servers') or []):
@@ -99,12 +129,16 @@ def normalise_model(services, hostvars):
                 problems.append('%s must be a dictionary.' % where)
                 continue
             host = real_server.get('host')
+            if host:
+                where = 'Virtual service %s, real server %s' % (label, host)
+            if _schema_problems(real_server_schema, real_server, where):
+                problems.extend(_schema_problems(real_server_schema, real_server, where))
+                continue
             if bool(host) == bool(real_server.get('address')):
                 problems.append('%s needs exactly one of host: (an inventory host) or address:.' % where)
                 continue
             entry = dict(real_server)
             if host:
-                where = 'Virtual service %s, real server %s' % (label, host)
                 if host not in hostvars:
                     problems.append('%s is not in the inventory: fix the host name, or give the real server an '
                                     'address: instead of host:.' % where)
@@ -131,10 +165,38 @@ def normalise_model(services, hostvars):
             continue
         entry = dict(service)
         entry['label'] = label
-        entry['forwarding'] = forwarding
         entry['real_servers'] = real_servers
+        # What lvs.ipvs.ipvs_table will say of it, said now, before any host changes.
+        errors = []
+        kernel = normalise_service(ipvs_table_services([entry])[0], errors)
+        problems.extend(_module_problem(label, error, _kernel_label(kernel)) for error in errors)
+        if errors:
+            continue
+        key = service_key(kernel)
+        if key in keys:
+            problems.append('Virtual services %s and %s are the same service (%s): merge them, or change the '
+                            'vip, protocol or port (or the fwmark) of one.' % (keys[key], label, _kernel_label(kernel)))
+            continue
+        keys[key] = label
         resolved.append(entry)
     return resolved, problems
+
+
+def _module_problem(label, error, kernel_label):
+    """An ipvs_table message as a model problem: the service named as the model names it."""
+    for prefix in ('service ', kernel_label + ': '):
+        if error.startswith(prefix):
+            error = error.split(': ', 1)[-1]
+            break
+    if error.startswith('real server '):
+        return 'Virtual service %s, %s.' % (label, error)
+    return 'Virtual service %s: %s.' % (label, error)
+
+
+def _kernel_label(service):
+    if service.get('fwmark'):
+        return 'fwmark %s, %s' % (service['fwmark'], service['family'])
+    return '%s %s' % (service['protocol'], hostport(service['vip'], service['port']))
 
 
 def ipvs_table_services(services):
@@ -220,15 +282,8 @@ def director_problems(services, facts, hostvars, gateway_variable, snat_addresse
                                 'IPv%d address: add the director\'s IPv%d source address toward its real servers.'
                                 % (label, family, family, family))
         for real_server in service['real_servers']:
+            # normalise_model has checked the address and the port mapping, as ipvs_table does.
             where = 'Virtual service %s, real server %s' % (label, real_server.get('host') or real_server['address'])
-            try:
-                ipaddress.ip_address(real_server['address'])
-            except ValueError:
-                problems.append('%s: %r is not an IP address.' % (where, real_server['address']))
-                continue
-            if forwarding in ('dr', 'tun') and real_server.get('port') not in (None, service.get('port')):
-                problems.append('%s: port %s differs from the service port %s, but %s cannot map ports; '
-                                'use nat or fullnat, or the same port.' % (where, real_server['port'], service.get('port'), forwarding))
             if forwarding == 'dr' and not attached(real_server['address']):
                 problems.append('%s: %s is not on a network attached to this director, and dr forwards by MAC '
                                 'address on one L2 segment; use tun or fullnat for routed real servers.' % (where, real_server['address']))

@@ -45,7 +45,7 @@ def resolve(services, hostvars=None):
 
 def test_normalise_takes_lvs_address_then_facts_and_defaults_port_and_forwarding():
     services = resolve(
-        [service(), service(name='other', forwarding='nat', real_servers=[{'host': 'rs2', 'port': 8080}])])
+        [service(), service(name='other', port=81, forwarding='nat', real_servers=[{'host': 'rs2', 'port': 8080}])])
     assert [rs['address'] for rs in services[0]['real_servers']] == ['10.10.0.11', '10.10.0.13']
     assert [rs['port'] for rs in services[0]['real_servers']] == [80, 80]
     assert services[1]['real_servers'] == [{'host': 'rs2', 'port': 8080, 'address': '10.10.0.12'}]
@@ -57,7 +57,7 @@ def test_normalise_takes_lvs_address_then_facts_and_defaults_port_and_forwarding
 @pytest.mark.parametrize('real_server, message', [
     ({'host': 'nowhere'}, 'Virtual service web, real server nowhere is not in the inventory: fix the host name'),
     ({'host': 'rs3'}, 'Virtual service web, real server rs3: its address is unknown. Set its host variable lvs_address'),
-    ({'host': 'rs1', 'address': '10.0.0.1'}, 'Virtual service web, real server 1 needs exactly one of host'),
+    ({'host': 'rs1', 'address': '10.0.0.1'}, 'Virtual service web, real server rs1 needs exactly one of host'),
     ({'weight': 1}, 'exactly one of host'),
     ('rs1', 'Virtual service web, real server 1 must be a dictionary'),
 ])
@@ -75,8 +75,8 @@ def test_normalise_gives_every_problem_at_once():
          service(name='twice', real_servers=[{'host': 'rs1'}, {'address': '10.10.0.11'}])], HOSTVARS)
     assert services == []
     assert problems == [
-        "Virtual service web: forwarding must be one of nat, dr, tun, fullnat, not 'masq'.",
-        'Virtual service bare needs forwarding: one of nat, dr, tun, fullnat.',
+        'Virtual service web: value of forwarding must be one of: nat, dr, tun, fullnat, got: masq.',
+        'Virtual service bare: missing required arguments: forwarding.',
         'lvs_virtual_services[2] must be a dictionary.',
         'Virtual service twice lists real server 10.10.0.11:80 twice (as rs1 and 10.10.0.11): each address and '
         'port may appear once in a service.',
@@ -119,8 +119,6 @@ def test_a_possible_cluster_has_no_problems():
 
 @pytest.mark.parametrize('services, snat, extra, expected', [
     ([service(real_servers=[{'address': '172.16.5.5'}])], ['10.10.0.1'], [], 'not on a network attached to this director, and dr'),
-    ([service(real_servers=[{'host': 'rs1', 'port': 8080}])], ['10.10.0.1'], [], 'port 8080 differs from the service port 80'),
-    ([service(forwarding='tun', real_servers=[{'address': '172.16.5.5', 'port': 8080}])], ['10.10.0.1'], [], 'tun cannot map ports'),
     ([service(forwarding='nat', real_servers=[{'address': '172.16.5.5'}])], ['10.10.0.1'], [], 'cannot return through it (nat)'),
     ([service(forwarding='nat', real_servers=[{'host': 'rs2'}])], ['10.10.0.1'], [], 'its gateway 10.10.0.99'),
     ([service(forwarding='fullnat')], [], [], 'director_snat_addresses is empty'),
@@ -128,7 +126,6 @@ def test_a_possible_cluster_has_no_problems():
      'an IPv6 fullnat service, but director_snat_addresses has no IPv6 address'),
     ([service(forwarding='fullnat')], ['fd00:10::1'], [], 'an IPv4 fullnat service, but director_snat_addresses has no IPv4'),
     ([{'name': 'marked', 'fwmark': 3, 'forwarding': 'fullnat', 'real_servers': []}], ['10.10.0.1'], [], 'needs a vip and port'),
-    ([service(real_servers=[{'address': 'web1.example'}])], ['10.10.0.1'], [], "'web1.example' is not an IP address"),
 ])
 def test_impossible_combinations_are_named(services, snat, extra, expected):
     found = problems(services, snat, extra)
@@ -152,7 +149,7 @@ def test_director_view_reads_the_model_once_for_the_role():
         service(name='tunnelled', vip='192.0.2.20', scheduler='sh', forwarding='tun',
                 real_servers=[{'address': '172.16.5.5', 'tunnel_type': 'gue', 'tunnel_port': 6080},
                               {'address': '172.16.5.6'}]),
-        service(name='masq', vip='192.0.2.10', port=443, forwarding='fullnat', scheduler=None,
+        service(name='masq', vip='192.0.2.10', port=443, forwarding='fullnat',
                 real_servers=[{'host': 'rs1', 'port': 8443}]),
     ]
     view = model.director_view(services, HOSTVARS, FACTS, 'real_server_nat_gateway', ['10.10.0.1'], [], ['nf_conntrack'])
@@ -161,7 +158,7 @@ def test_director_view_reads_the_model_once_for_the_role():
     assert view['ipv6'] is False
     assert [entry['forwarding'] for entry in view['table']] == ['dr', 'tun', 'nat']
     assert [entry['name'] for entry in view['fullnat']] == ['masq']
-    assert view['kernel_modules'] == ['ip_vs', 'ip_vs_wrr', 'ip_vs_sh', 'fou', 'ipip', 'ip_vs_wlc', 'nf_conntrack']
+    assert view['kernel_modules'] == ['ip_vs', 'ip_vs_wrr', 'ip_vs_sh', 'fou', 'ipip', 'nf_conntrack']
     assert view['forwarding_sysctls'] == {'net.ipv4.ip_forward': 1, 'net.ipv4.vs.conntrack': 1}
 
 
@@ -175,3 +172,31 @@ def test_director_view_gives_problems_and_nothing_to_build():
     assert len(impossible['problems']) == 1 and impossible['table'] == []
     six = model.director_view([service(vip='fd00:10::10', real_servers=[{'address': 'fd00:10::11'}])], HOSTVARS, FACTS)
     assert six['problems'] == [] and six['ipv6'] is True and six['forwarding_sysctls'] == {}
+
+
+@pytest.mark.parametrize('services, expected', [
+    ([service(scheduler='wrrr')],
+     ['Virtual service web: value of scheduler must be one of: rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, fo, ovf, '
+      'mh, twos, got: wrrr.']),
+    ([service(shceduler='wrr')], ['Virtual service web: unknown key shceduler']),
+    ([service(port='http')], ["Virtual service web: argument 'port' is of type str and we were unable to convert to int"]),
+    ([service(real_servers=[{'host': 'rs1', 'wieght': 2}])], ['Virtual service web, real server rs1: unknown key wieght']),
+    ([service(real_servers=[{'address': '10.10.0.13', 'tunnel_type': 'vxlan'}])],
+     ['Virtual service web, real server 1: value of tunnel_type must be one of: ipip, gue, gre, got: vxlan.']),
+    ([service(real_servers=[{'host': 'rs1', 'port': 8080}])],
+     ['Virtual service web, real server 10.10.0.11:8080: dr forwarding cannot map ports']),
+    ([service(real_servers=[{'address': 'web1.example'}])],
+     ["Virtual service web, real server web1.example: 'web1.example' is not a valid IPv4 or IPv6 address."]),
+    ([service(persistence_netmask=24)], ['Virtual service web: persistence_netmask only applies to a persistent service']),
+    ([service(), service(name='again', scheduler='rr')],
+     ['Virtual services web and again are the same service (tcp 192.0.2.10:80): merge them']),
+])
+def test_the_model_is_refused_as_the_roles_and_ipvs_table_would_refuse_it(services, expected):
+    """Schema (the roles' argument specs) and ipvs_table's own checks, before any host changes:
+    short sentences that name the service and, where there is one, the real server."""
+    resolved, found = model.normalise_model(services, HOSTVARS)
+    assert len(found) == len(expected), found
+    for problem, start in zip(found, expected):
+        assert problem.startswith(start), found
+        assert len(problem) < 300, problem
+    assert len(resolved) == len(services) - len(expected)
