@@ -15,4 +15,5 @@ class FilterModule:
     def filters(self):
         return {
             'director_view': model.director_view,
+            'cluster_problems': model.cluster_problems,
         }

@@ -351,3 +351,97 @@ def _unique(items):
         if item not in seen:
             seen.append(item)
     return seen
+
+
+def _model_key(service):
+    """A service's identity in the model: (fwmark, family) or (protocol, canonical vip, port)."""
+    if service.get('fwmark') is not None:
+        return ('fwmark', service['fwmark'], service.get('family') or 'ipv4')
+    return (service.get('protocol') or 'tcp', _canonical(service.get('vip')) or service.get('vip'), service.get('port'))
+
+
+def _how_served(service, real_server):
+    """How a real server entry is reached, as both sides must agree on it."""
+    return (service['forwarding'], real_server.get('port'), real_server.get('tunnel_type'), real_server.get('tunnel_port'))
+
+
+def cluster_problems(hostvars, hosts, directors=(), real_servers=()):
+    """Every problem of a cluster run, once: the problems each host of ``hosts`` found with the model
+    (``__director_problems`` and ``__real_server_problems``, set by the roles' view tasks), and the
+    rules that span hosts: a real server that a director forwards to by dr, tun or nat must be in
+    ``real_servers`` (the group site.yml prepares), and its own reading of the model must give the
+    same service the same way (the same method, port and tunnel).
+
+    A problem that only some of the hosts found is prefixed with their names. Returns a list of
+    sentences, empty when the cluster may be changed."""
+    hosts = list(hosts)
+    found = {}
+    checked = []
+    for host in hosts:
+        variables = hostvars[host]
+        for key in ('__director_problems', '__real_server_problems'):
+            if key in variables:
+                if host not in checked:
+                    checked.append(host)
+                for problem in variables[key]:
+                    found.setdefault(problem, [])
+                    if host not in found[problem]:
+                        found[problem].append(host)
+    spanning = []
+    readings = {}
+    for director in hosts:
+        if director not in directors or '__director' not in hostvars[director]:
+            continue
+        own_model = hostvars[director].get('lvs_virtual_services')
+        for service in hostvars[director]['__director']['services']:
+            if service['forwarding'] not in ('dr', 'tun', 'nat'):
+                continue
+            for real_server in service['real_servers']:
+                host = real_server.get('host')
+                if not host:
+                    continue
+                if host not in real_servers:
+                    spanning.append('Virtual service %s, real server %s: %s is not in the group lvs_real_servers, so '
+                                    'playbooks/site.yml would not prepare it for %s; add it to that group.'
+                                    % (service['label'], host, host, service['forwarding']))
+                    continue
+                model = hostvars[host].get('lvs_virtual_services')
+                if model is None or model == own_model:
+                    continue  # undefined: the host says so itself
+                if host not in readings:
+                    readings[host] = dict((_model_key(entry), entry) for entry in normalise_model(model, hostvars)[0])
+                theirs = readings[host].get(_model_key(service))
+                entry = None
+                if theirs is not None:
+                    entry = next((candidate for candidate in theirs['real_servers'] if candidate.get('host') == host), None)
+                if entry is None:
+                    spanning.append('Virtual service %s: %s forwards to %s by %s, but the lvs_virtual_services that %s '
+                                    'sees does not make it a real server of that service; set lvs_virtual_services '
+                                    'once, where every director and real server sees it (group_vars/all).'
+                                    % (service['label'], director, host, service['forwarding'], host))
+                elif _how_served(service, real_server) != _how_served(theirs, entry):
+                    spanning.append('Virtual service %s: %s forwards to %s by %s, but %s reads %s; set '
+                                    'lvs_virtual_services once, where every director and real server sees it '
+                                    '(group_vars/all).'
+                                    % (service['label'], director, host, _how_text(service, real_server), host,
+                                       _how_text(theirs, entry)))
+    problems = []
+    for problem, where in found.items():
+        if len(where) == len(checked):
+            problems.append(problem)
+        else:
+            problems.append('%s: %s' % (', '.join(where), problem))
+    for problem in spanning:
+        if problem not in problems:
+            problems.append(problem)
+    return problems
+
+
+def _how_text(service, real_server):
+    forwarding, port, tunnel_type, tunnel_port = _how_served(service, real_server)
+    text = '%s to port %s' % (forwarding, port)
+    if tunnel_type:
+        text += ' through a %s tunnel' % tunnel_type
+    if tunnel_port:
+        text += ' on port %s' % tunnel_port
+    return text

@@ -200,3 +200,59 @@ def test_the_model_is_refused_as_the_roles_and_ipvs_table_would_refuse_it(servic
         assert problem.startswith(start), found
         assert len(problem) < 300, problem
     assert len(resolved) == len(services) - len(expected)
+
+
+def cluster(models, problems=None, groups=None):
+    """hostvars of a cluster whose hosts read MODELS ({host: lvs_virtual_services}) through the roles' view tasks."""
+    hostvars = {}
+    for host, services in models.items():
+        variables = dict(HOSTVARS.get(host, {}), lvs_virtual_services=services)
+        if host.startswith('lb'):
+            variables['__director'] = model.director_view(services, HOSTVARS, FACTS,
+                                                          'real_server_nat_gateway', ['10.10.0.1'])
+            variables['__director_problems'] = list(variables['__director']['problems'])
+        else:
+            variables['__real_server_problems'] = []
+        variables.update((problems or {}).get(host, {}))
+        hostvars[host] = variables
+    directors = [host for host in models if host.startswith('lb')]
+    real_servers = groups if groups is not None else [host for host in models if not host.startswith('lb')]
+    return model.cluster_problems(hostvars, list(models), directors, real_servers)
+
+
+def test_a_cluster_that_agrees_has_no_problem():
+    web = [service(real_servers=[{'host': 'rs1'}, {'host': 'rs2'}])]
+    assert cluster({'lb1': web, 'rs1': web, 'rs2': list(web)}) == []
+
+
+def test_cluster_problems_are_given_once_and_host_problems_name_their_hosts():
+    web = [service(real_servers=[{'host': 'rs1'}])]
+    found = cluster({'lb1': web, 'rs1': web, 'rs2': web}, problems={
+        'lb1': {'__director_problems': ['model problem', 'director problem']},
+        'rs1': {'__real_server_problems': ['model problem']},
+        'rs2': {'__real_server_problems': ['model problem', 'real server problem']}})
+    assert found == ['model problem', 'lb1: director problem', 'rs2: real server problem']
+
+
+def test_a_real_server_outside_the_prepared_group_is_refused():
+    web = [service(real_servers=[{'host': 'rs1'}, {'host': 'rs2'}])]
+    found = cluster({'lb1': web, 'rs1': web}, groups=['rs1'])
+    assert found == ['Virtual service web, real server rs2: rs2 is not in the group lvs_real_servers, so '
+                     'playbooks/site.yml would not prepare it for dr; add it to that group.']
+    fullnat = [service(forwarding='fullnat', real_servers=[{'host': 'rs2'}])]
+    assert cluster({'lb1': fullnat, 'rs1': fullnat}, groups=['rs1']) == []
+
+
+def test_director_and_real_server_must_read_a_service_the_same_way():
+    web = [service(real_servers=[{'host': 'rs1'}])]
+    as_tun = [service(forwarding='tun', real_servers=[{'host': 'rs1'}])]
+    found = cluster({'lb1': web, 'rs1': as_tun})
+    assert found == ['Virtual service web: lb1 forwards to rs1 by dr to port 80, but rs1 reads tun to port 80; set '
+                     'lvs_virtual_services once, where every director and real server sees it (group_vars/all).']
+    found = cluster({'lb1': web, 'rs1': [service(real_servers=[{'host': 'rs2'}])], 'rs2': web}, groups=['rs1', 'rs2'])
+    assert found == ['Virtual service web: lb1 forwards to rs1 by dr, but the lvs_virtual_services that rs1 sees does '
+                     'not make it a real server of that service; set lvs_virtual_services once, where every director '
+                     'and real server sees it (group_vars/all).']
+    # The same service written differently is the same service.
+    same = [service(vip='192.0.2.10', port=80, protocol='tcp', scheduler='rr', real_servers=[{'host': 'rs1', 'weight': 5}])]
+    assert cluster({'lb1': web, 'rs1': same}) == []
