@@ -120,8 +120,12 @@ molecule: setup lab ## the Molecule scenarios in lab VMs (SCENARIOS="a b", JOBS=
 test: lint sanity unit build molecule ## everything: lint, sanity, unit tests and the Molecule scenarios
 
 .PHONY: demo
-demo: setup lab ## boot a DR lab (client, director, two real servers) and deploy a cluster to it
-	PATH=$(CURDIR)/$(BIN):$$PATH tools/demo.sh
+demo: setup lab ## boot the demo's DR lab (client, director, two real servers) and deploy a cluster to it
+	PATH=$(CURDIR)/$(BIN):$$PATH tools/demo.sh up
+
+.PHONY: demo-stop
+demo-stop: setup ## stop the demo's lab and remove everything it left
+	PATH=$(CURDIR)/$(BIN):$$PATH tools/demo.sh down
 
 .PHONY: clean
 clean: ## remove the build tree and the virtual environment
