@@ -22,12 +22,12 @@ LAB_PY = lab.__file__
 BOOT_ID = lab.BOOT_ID
 
 
-def assert_same_state(name, before, after):
-    """Compare two readings of a VM's kernel state ({what: command output}) taken before and after a
-    reboot; fail with a diff of the first piece that differs."""
+def assert_same_state(name, before, after, moment="before and after the reboot"):
+    """Compare two readings of a VM's state ({what: command output}) taken at two moments (by default before
+    and after a reboot); fail with a diff of the first piece that differs."""
     for what in after:
-        assert after[what] == before[what], f"{name}: {what} after the reboot differ:\n" + "\n".join(
-            difflib.unified_diff(before[what].splitlines(), after[what].splitlines(), "live", "after boot",
+        assert after[what] == before[what], f"{name}: {what} differ {moment}:\n" + "\n".join(
+            difflib.unified_diff(before[what].splitlines(), after[what].splitlines(), "before", "after",
                                  lineterm=""))
 
 
@@ -117,3 +117,12 @@ def _stop_in_reboot(console, offset, pid, stopped, stop):
                 stopped.append(pid)
                 return
             time.sleep(0.001)
+
+
+def run_playbook(playbook, inventory, *options, timeout=900):
+    """Run ansible-playbook as an operator would, with the scenario's ansible.cfg (Molecule's); return the
+    finished process (stdout and stderr as text), whatever its exit code."""
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "ansible.cfg"),
+               ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    return subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", inventory,
+                           playbook, *options], env=env, capture_output=True, text=True, timeout=timeout, check=False)

@@ -1,43 +1,23 @@
 """What an LVS operator checks on a cluster built by playbooks/site.yml, with real traffic.
 
-The scenario's inventory says what to expect: the first service of lvs_virtual_services gives
-the VIP, the port, the forwarding method and the weights; every check reads the kernel or the
+The scenario's inventory says what to expect (see clusterlib); every check reads the kernel or the
 real servers' logs independently of what the roles reported.
 """
 
-import collections
 import os
 import re
-import subprocess
 import sys
 import time
 
 import pytest
-import testinfra.utils.ansible_runner
 
-sys.path.insert(0, os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "molecule", "lab"))
-import labtest  # noqa: E402  pylint: disable=wrong-import-position
+sys.path.insert(0, os.path.dirname(__file__))
+from clusterlib import (  # noqa: E402  pylint: disable=wrong-import-position
+    CLIENT, DIRECTOR, METHOD, MODEL, PORT, RUNNER, SERVICE, VARS, VIP, WEIGHTS, host, kernel_state, labtest,
+    requests_through_vip, site_playbook)
 
-RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"]))
-DIRECTOR = RUNNER.get_hosts("lvs_directors")[0]
-CLIENT = RUNNER.get_hosts("clients")[0]
-VARS = RUNNER.get_variables(DIRECTOR)
-SERVICE = VARS["lvs_virtual_services"][0]
-VIP, PORT, METHOD = SERVICE["vip"], SERVICE["port"], SERVICE["forwarding"]
-WEIGHTS = {rs["host"]: rs.get("weight", 1) for rs in SERVICE["real_servers"]}
 REQUESTS = 10 * sum(WEIGHTS.values())  # whole rounds of the weighted scheduler
 TOLERANCE = 0.1  # of the requests, per real server
-
-
-def host(name):
-    return RUNNER.get_host(name)
-
-
-def requests_through_vip(count):
-    """Send count requests from the client to the VIP, one connection each; return who answered."""
-    out = host(CLIENT).check_output(
-        f"for i in $(seq {count}); do curl -sS --max-time 5 http://{VIP}:{PORT}/ || echo FAILED; echo; done")
-    return collections.Counter(line for line in out.splitlines() if line)
 
 
 def service_stats():
@@ -97,17 +77,13 @@ def test_real_servers_see_the_expected_client_address():
         assert sources <= expected, (name, sources, expected)
 
 
-IPV6_SERVICES = [service for service in VARS["lvs_virtual_services"] if ":" in service.get("vip", "")]
+IPV6_SERVICES = [service for service in MODEL if ":" in service.get("vip", "")]
 
 
 @pytest.mark.skipif(not IPV6_SERVICES, reason="the scenario has no IPv6 service")
 def test_ipv6_services_answer_from_every_real_server():
     for service in IPV6_SERVICES:
-        count = 4 * len(service["real_servers"])
-        out = host(CLIENT).check_output(
-            f"for i in $(seq {count}); do curl -gsS --max-time 5 'http://[{service['vip']}]:{service['port']}/' "
-            "|| echo FAILED; echo; done")
-        answered = collections.Counter(line for line in out.splitlines() if line)
+        answered = requests_through_vip(4 * len(service["real_servers"]), service["vip"], service["port"])
         assert answered["FAILED"] == 0, (service["name"], answered)
         assert len(answered) == len(service["real_servers"]), (service["name"], answered)
 
@@ -150,19 +126,6 @@ def test_replies_pass_the_director_only_for_nat_and_fullnat():
         assert after["out"] == before["out"] == 0, (before, after)
 
 
-def site_playbook(*options):
-    """Run the scenario's converge playbook (playbooks/site.yml) again, as an operator would."""
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "ansible.cfg"),
-               ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
-    playbook = os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "molecule", "shared", "cluster", "converge.yml")
-    run = subprocess.run(
-        [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
-         "-i", os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"]), playbook, *options],
-        env=env, capture_output=True, text=True, timeout=600, check=False)
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    return run.stdout
-
-
 HAND_MADE = f"-A -t {VIP}:9999 -s rr"
 
 
@@ -179,25 +142,6 @@ def test_purge_keeps_a_service_added_by_hand_unless_told_to_remove_it():
         director.run(f"ipvsadm -D -t {VIP}:9999 2>/dev/null || true")
     requests = requests_through_vip(sum(WEIGHTS.values()))
     assert requests["FAILED"] == 0, requests
-
-
-# What the roles set on a host, read from the kernel: after a reboot it must be what was applied live.
-KERNEL_STATE = {
-    "IPVS table": "ipvsadm -Sn",
-    "addresses": "ip -br address show",
-    "policy rules": "ip -4 rule show; ip -6 rule show",
-    "routes": "ip -4 route show table all; ip -6 route show table all",
-    # All of IPVS's but sync_qlen_max, which the kernel derives from the memory free when ip_vs loads.
-    "LVS sysctls": (r"sysctl -a 2>/dev/null | grep -E '^net\.ipv4\.vs\.|^net\.ipv4\.ip_forward|"
-                    r"\.(arp_ignore|arp_announce|rp_filter|forwarding) ' | grep -v '^net\.ipv4\.vs\.sync_qlen_max ' "
-                    r"| sort"),
-}
-
-
-def kernel_state(name):
-    # Not ipvsadm on a real server: it would load ip_vs there.
-    return {what: host(name).check_output(command) for what, command in KERNEL_STATE.items()
-            if name == DIRECTOR or what != "IPVS table"}
 
 
 def test_cluster_serves_again_after_a_reboot_without_ansible():
