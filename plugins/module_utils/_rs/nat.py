@@ -318,7 +318,10 @@ def plan(request, live, record):
                 live_rules = sorted(rule for rule in live.rules if rule.family == family and rule.priority == priority
                                     and rule.table == table)
                 keep = request.state == 'present' and (table, priority) == (request.table, request.priority)
-                before[label] = sorted(route.describe() for route in table_routes) or None
+                # Only the priority moved: the table and its route stay, for the rules at the new priority.
+                table_stays = not keep and request.state == 'present' and table == request.table
+                if not table_stays:
+                    before[label] = sorted(route.describe() for route in table_routes) or None
                 before['%s rules at priority %d' % (name, priority)] = [rule.describe() for rule in live_rules]
                 after['%s rules at priority %d' % (name, priority)] = [rule.describe() for rule in wanted_rules] if keep else []
                 if keep:
@@ -331,7 +334,7 @@ def plan(request, live, record):
                         after[label] = [wanted.describe()]
                     else:
                         after[label] = before[label]
-                else:
+                elif not table_stays:
                     for route in table_routes:
                         add('route_del', route, 'remove %s' % route.describe())
                     after[label] = None

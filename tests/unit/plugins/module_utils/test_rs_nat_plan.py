@@ -177,3 +177,15 @@ def test_policy_without_port_routes_by_address():
 ])
 def test_absent_families(kwargs, families):
     assert rn.normalise_request(params(**kwargs)).families == families
+
+
+def test_policy_moving_to_another_priority_keeps_the_table_route():
+    rules = [{'source': '10.10.0.11', 'protocol': 'tcp', 'port': 8080}]
+    _p, state, record = converge(live(), rn.empty_record(), mode='policy', rules=rules)
+    the_plan, state, record = converge(state, record, mode='policy', rules=rules, priority=900)
+    assert [op.command for op in the_plan.operations] == [
+        'ip rule add priority 900 from 10.10.0.11/32 ipproto tcp sport 8080 lookup 100',
+        'ip rule del priority 1000 from 10.10.0.11/32 ipproto tcp sport 8080 lookup 100',
+    ]
+    assert rn.Route(4, 100, '10.10.0.1', 0) in state.routes
+    assert rn.plan(rn.normalise_request(params(mode='policy', rules=rules, priority=900)), state, record).operations == []
