@@ -74,7 +74,7 @@ class Route:
         return cls(int(data['family']), int(data['table']), data.get('gateway'), int(data.get('metric') or 0), data.get('device'))
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Rule:
     """A policy routing rule, reduced to what the module sets."""
 
@@ -84,6 +84,14 @@ class Rule:
     source: str | None  # 'address/prefix'
     protocol: int | None = None
     port: int | None = None
+
+    def sort_key(self):
+        """A rule without a selector (None: any) sorts before one with it, so that all rules compare."""
+        return (self.family, self.priority, self.table, self.source is not None, self.source or '',
+                self.protocol is not None, self.protocol or 0, self.port is not None, self.port or 0)
+
+    def __lt__(self, other):
+        return self.sort_key() < other.sort_key()
 
     def describe(self):
         parts = ['priority %d' % self.priority, 'from %s' % (self.source or 'all')]

@@ -189,3 +189,16 @@ def test_policy_moving_to_another_priority_keeps_the_table_route():
     ]
     assert rn.Route(4, 100, '10.10.0.1', 0) in state.routes
     assert rn.plan(rn.normalise_request(params(mode='policy', rules=rules, priority=900)), state, record).operations == []
+
+
+def test_policy_rules_with_and_without_port_for_one_address():
+    request = rn.normalise_request(params(mode='policy', rules=[
+        {'source': '10.10.0.11', 'protocol': 'tcp', 'port': 8080}, {'source': '10.10.0.11'}, {'source': '10.10.0.11', 'protocol': 'udp'}]))
+    assert [rule.describe() for rule in request.rules] == [
+        'priority 1000 from 10.10.0.11/32 lookup 100',
+        'priority 1000 from 10.10.0.11/32 ipproto tcp sport 8080 lookup 100',
+        'priority 1000 from 10.10.0.11/32 ipproto udp lookup 100',
+    ]
+    _p, state, record = converge(live(rules=[rn.Rule(4, 1000, 100, None)]), rn.empty_record(), mode='policy',
+                                 rules=[{'source': '10.10.0.11'}])
+    assert state.rules == [rn.Rule(4, 1000, 100, '10.10.0.11/32')]
