@@ -21,8 +21,8 @@ description:
     through O(gateway), and policy rules at O(priority) send the replies there: by source address (the real server's
     address), and optionally by protocol and source port (the real server's port). Once it has set them up, the
     module owns that table's default route and every rule at O(priority) that looks up O(table): rules there that
-    O(rules) does not list are removed. It records the table and priority it uses, so that a later change of either,
-    or O(state=absent), removes the old ones; it never touches a table it did not set up."
+    O(rules) does not list are removed (kept with O(purge=false)). It records the table and priority it uses, so that
+    a later change of either, or O(state=absent), removes the old ones; it never touches a table it did not set up."
   - One call handles one address family, the family of O(gateway).
   - The module changes the live kernel state through netlink (pyroute2), and reports each change as the C(ip) command
     that makes it (RV(operations)). With O(return_commands=true) it also returns RV(commands), the C(ip) commands that
@@ -78,8 +78,8 @@ options:
     default: 1000
   rules:
     description:
-      - For O(mode=policy), the replies to send through the director, one rule each. This is the full list; rules
-        at O(priority) that look up O(table) and are not listed are removed.
+      - For O(mode=policy), the replies to send through the director, one rule each. With O(purge=true) this is the
+        full list; rules at O(priority) that look up O(table) and are not listed are removed.
     type: list
     elements: dict
     default: []
@@ -95,6 +95,25 @@ options:
       port:
         description: The real server's port (the replies' source port). Needs O(rules[].protocol).
         type: int
+  purge:
+    description:
+      - For O(mode=policy) with O(state=present), whether O(rules) is the full list.
+      - V(true) removes the rules at O(priority) that look up O(table) and that O(rules) does not list.
+      - V(false) keeps them. From then on they are part of what the module manages, like the listed ones, and
+        RV(rules) and RV(commands) include them, so that the boot script built from RV(commands) gives the host the
+        rules it has live. A later run with O(purge=true) removes those it does not list.
+      - In a rolling change, run with V(false) while the directors may still send to what the new O(rules) leave out,
+        and with V(true) once they have stopped, so that no reply loses its way back (the C(lvs.ipvs.real_server) role
+        passes its C(real_server_purge)).
+      - A new O(gateway) takes effect either way, since it is the point of the change. The default route
+        (O(mode=default_route)) or the default route of O(table) is replaced, and the kept rules use it.
+      - When O(table) or O(priority) differs from the previous run's, V(false) moves the rules of the previous table
+        and priority to the new ones, each added before the old one is removed, rather than keeping the previous
+        table, whose route would keep the old gateway and which the boot script would have to rebuild as well. A
+        previous table no longer in use loses its route after its rules.
+      - Without effect with O(mode=default_route), and with O(state=absent), which removes what the module set.
+    type: bool
+    default: true
   return_commands:
     description:
       - Return RV(commands), the C(ip) commands that set the request up on a freshly booted host.
@@ -124,6 +143,16 @@ EXAMPLES = r"""
       - source: 10.10.0.11
         protocol: tcp
         port: 8080
+
+- name: Add the rule of a new port and keep the rules already there, until the directors no longer use them
+  lvs.ipvs.rs_nat_route:
+    mode: policy
+    gateway: 10.10.0.1
+    rules:
+      - source: 10.10.0.11
+        protocol: tcp
+        port: 8081
+    purge: false
 
 - name: Route the replies through the director and keep the commands that do it at boot
   lvs.ipvs.rs_nat_route:
@@ -183,7 +212,9 @@ priority:
   type: int
   sample: 1000
 rules:
-  description: The rules the module keeps, as C(ip rule) would show them.
+  description:
+    - The rules the module keeps, as C(ip rule) would show them; with O(purge=false), the listed ones and those it kept.
+      Empty with O(state=absent).
   returned: when O(mode=policy)
   type: list
   elements: str
@@ -217,6 +248,7 @@ def main():
                 ),
                 required_by={'port': 'protocol'},
             ),
+            purge=dict(type='bool', default=True),
             return_commands=dict(type='bool', default=False),
         ),
         required_if=[('state', 'present', ['gateway'])],

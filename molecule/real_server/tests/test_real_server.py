@@ -18,6 +18,7 @@ import time
 
 import pytest
 import testinfra.utils.ansible_runner
+import yaml
 
 sys.path.insert(0, os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "molecule", "lab"))
 import labtest  # noqa: E402  pylint: disable=wrong-import-position
@@ -163,16 +164,57 @@ def test_the_nat_check_fails_without_the_policy_rule():
     assert get(NAT_VIP).stdout == "rs-dr"
 
 
-def test_check_mode_on_the_converged_hosts_changes_nothing():
+def converge(*options):
+    """Run the scenario's converge playbook again, as Molecule does, with OPTIONS; return its output."""
     scenario = os.environ["MOLECULE_SCENARIO_DIRECTORY"]
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "ansible.cfg"),
                ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
     playbook = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
     run = subprocess.run(
         [playbook, "-i", os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"]), os.path.join(scenario, "converge.yml"),
-         "--check", "--diff"],
+         *options],
         env=env, capture_output=True, text=True, timeout=600, check=False)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return run
+
+
+def nat_rules():
+    """rs-dr's policy rules at the role's priority, read from the kernel, as `ip rule show` lists them."""
+    out = host("rs-dr").check_output("ip -4 rule show")
+    return {line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("1000:")}
+
+
+def nat_rules_at_boot():
+    """The policy rules rs-dr's boot script adds, in the words of `ip rule show`."""
+    script = host("rs-dr").check_output("cat /usr/local/sbin/lvs-real-server-up")
+    return {line.removeprefix("ip rule add priority 1000 ").replace("/32 ", " ")
+            for line in script.splitlines() if line.startswith("ip rule add ")}
+
+
+def test_without_purge_the_policy_rule_of_a_moved_port_stays_until_a_purge_run(tmp_path):
+    """Phase 1 of a rolling change (real_server_purge=false) moves web-nat to port 8081 on rs-dr: the rule of
+    8081 comes, the one of 8080, which the director still forwards to, stays, at boot too. A purge run back
+    on the scenario's own model then removes the rule of 8081."""
+    with open(os.path.join(os.environ["MOLECULE_SCENARIO_DIRECTORY"], "molecule.yml"), encoding="utf-8") as handle:
+        services = yaml.safe_load(handle)["provisioner"]["inventory"]["group_vars"]["all"]["lvs_virtual_services"]
+    web_nat = next(service for service in services if service["name"] == "web-nat")
+    web_nat["real_servers"] = [{"host": "rs-dr", "port": 8081}]
+    phase_1 = tmp_path / "phase-1.json"
+    phase_1.write_text(json.dumps({"lvs_virtual_services": services, "real_server_purge": False}), encoding="utf-8")
+    moved = NAT_RULE.replace("sport 8080", "sport 8081")
+
+    converge("-e", f"@{phase_1}")
+    assert nat_rules() == {NAT_RULE, moved}
+    assert nat_rules_at_boot() == nat_rules()
+    assert get(NAT_VIP).stdout == "rs-dr"  # the director still sends to 8080, and the replies still find it
+
+    converge("-e", '{"real_server_purge": true}')
+    assert nat_rules() == {NAT_RULE}
+    assert nat_rules_at_boot() == nat_rules()
+
+
+def test_check_mode_on_the_converged_hosts_changes_nothing():
+    run = converge("--check", "--diff")
     recap = re.findall(r"^(rs-dr|rs-tun)\s+: ok=\d+\s+changed=(\d+)", run.stdout, re.MULTILINE)
     assert sorted(recap) == [("rs-dr", "0"), ("rs-tun", "0")], run.stdout[-3000:]
 

@@ -19,6 +19,10 @@ it.  Two ways:
   source address, and optionally by protocol and source port (the real server's
   port), so that the host's other traffic keeps its own route.  The module owns
   that table's default route and the rules at its priority that point to it.
+  With ``purge`` (the default) the requested rules are all of them; without,
+  the rules already there are kept too, and moved along when the table or the
+  priority changes, so that a rolling change can add what it needs before the
+  directors stop using what it replaces, and remove the rest later.
 
 Pure functions here (``normalise_request``, ``plan``, ``boot_commands``);
 ``run_rs_nat_route`` is the flow.  The host side is ``_rs_host.Host``.  Every
@@ -29,6 +33,7 @@ reports those, and ``boot_commands`` plans the request on a host with none of it
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from dataclasses import dataclass, field
 
@@ -74,7 +79,7 @@ class Route:
         return cls(int(data['family']), int(data['table']), data.get('gateway'), int(data.get('metric') or 0), data.get('device'))
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Rule:
     """A policy routing rule, reduced to what the module sets."""
 
@@ -84,6 +89,14 @@ class Rule:
     source: str | None  # 'address/prefix'
     protocol: int | None = None
     port: int | None = None
+
+    def sort_key(self):
+        """A rule without a selector (None: any) sorts before one with it, so that all rules compare."""
+        return (self.family, self.priority, self.table, self.source is not None, self.source or '',
+                self.protocol is not None, self.protocol or 0, self.port is not None, self.port or 0)
+
+    def __lt__(self, other):
+        return self.sort_key() < other.sort_key()
 
     def describe(self):
         parts = ['priority %d' % self.priority, 'from %s' % (self.source or 'all')]
@@ -104,6 +117,7 @@ class Request:
     table: int
     priority: int
     rules: tuple  # of Rule
+    purge: bool = True  # policy: remove the rules at the module's place that ``rules`` does not list
 
 
 @dataclass
@@ -150,6 +164,7 @@ class Plan:
     before: dict
     after: dict
     warnings: list
+    rules: list = field(default_factory=list)  # policy, present: the rules the module keeps (listed, and kept by purge=false)
 
     @property
     def changed(self):
@@ -214,7 +229,9 @@ def normalise_request(params):
                 rules.append(entry)
     elif params.get('rules'):
         raise LvsError('rules apply to mode=policy only; mode=default_route changes the default route of the main table.')
-    return Request(state=state, mode=mode, families=families, gateway=gateway, table=table, priority=priority, rules=tuple(sorted(rules)))
+    purge = params.get('purge')
+    return Request(state=state, mode=mode, families=families, gateway=gateway, table=table, priority=priority,
+                   rules=tuple(sorted(rules)), purge=True if purge is None else bool(purge))
 
 
 def empty_record():
@@ -248,6 +265,7 @@ def plan(request, live, record):
     """The operations that bring the host from ``live`` to the request."""
     operations = []
     warnings = []
+    kept_rules = []
     new_record = {'version': RECORD_VERSION, 'default_route': dict(record['default_route']), 'policy': dict(record['policy'])}
     before = {}
     after = {}
@@ -306,19 +324,31 @@ def plan(request, live, record):
                     after['%s default route' % name] = None
         else:
             recorded_policy = new_record['policy'].get(key)
-            wanted_rules = [rule for rule in request.rules if rule.family == family] if request.state == 'present' else []
             places = []  # (table, priority) whose route and rules the module owns and looks at
             if recorded_policy:
                 places.append((int(recorded_policy['table']), int(recorded_policy['priority'])))
             if request.state == 'present' and (request.table, request.priority) not in places:
                 places.append((request.table, request.priority))
+            rules_at = {(table, priority): sorted(rule for rule in live.rules if rule.family == family
+                                                  and rule.priority == priority and rule.table == table)
+                        for table, priority in places}
+            wanted_rules = [rule for rule in request.rules if rule.family == family] if request.state == 'present' else []
+            if request.state == 'present' and not request.purge:
+                # Keep the rules already there, at the requested table and priority: added there before
+                # those of an earlier table or priority go, through the requested gateway.
+                wanted_rules = sorted(set(wanted_rules) | {
+                    dataclasses.replace(rule, table=request.table, priority=request.priority)
+                    for place_rules in rules_at.values() for rule in place_rules})
+            kept_rules.extend(wanted_rules)
             for table, priority in places:
                 table_routes = _table_defaults(live, family, table)
                 label = '%s table %d default route' % (name, table)
-                live_rules = sorted(rule for rule in live.rules if rule.family == family and rule.priority == priority
-                                    and rule.table == table)
+                live_rules = rules_at[(table, priority)]
                 keep = request.state == 'present' and (table, priority) == (request.table, request.priority)
-                before[label] = sorted(route.describe() for route in table_routes) or None
+                # Only the priority moved: the table and its route stay, for the rules at the new priority.
+                table_stays = not keep and request.state == 'present' and table == request.table
+                if not table_stays:
+                    before[label] = sorted(route.describe() for route in table_routes) or None
                 before['%s rules at priority %d' % (name, priority)] = [rule.describe() for rule in live_rules]
                 after['%s rules at priority %d' % (name, priority)] = [rule.describe() for rule in wanted_rules] if keep else []
                 if keep:
@@ -331,7 +361,7 @@ def plan(request, live, record):
                         after[label] = [wanted.describe()]
                     else:
                         after[label] = before[label]
-                else:
+                elif not table_stays:
                     for route in table_routes:
                         add('route_del', route, 'remove %s' % route.describe())
                     after[label] = None
@@ -350,13 +380,18 @@ def plan(request, live, record):
     # rule ever points to an empty table.
     order = {'route_replace': 0, 'rule_add': 1, 'rule_del': 2, 'route_del': 3}
     operations.sort(key=lambda op: order[op.kind])
-    return Plan(operations=operations, record=new_record, before=before, after=after, warnings=warnings)
+    return Plan(operations=operations, record=new_record, before=before, after=after, warnings=warnings, rules=kept_rules)
 
 
-def boot_commands(request, live):
-    """The ``ip`` commands that set the request up on a host that has none of it (a freshly booted one)."""
+def boot_commands(request, live, rules=None):
+    """The ``ip`` commands that set the request up on a host that has none of it (a freshly booted one).
+
+    ``rules``: the policy rules the module keeps (``Plan.rules``); they differ from the
+    request's with ``purge=false``, which keeps rules the request does not list."""
     if request.state != 'present':
         return []
+    if rules is not None:
+        request = dataclasses.replace(request, rules=tuple(sorted(rules)))
     empty = NatLive(routes=[], rules=[], networks=list(live.networks))
     return [op.command for op in plan(request, empty, empty_record()).operations]
 
@@ -380,11 +415,11 @@ def run_rs_nat_route(params, host, check_mode):
             'diff': {'before': first.before, 'after': first.after},
         }
         if want_commands:
-            result['commands'] = boot_commands(request, live)
+            result['commands'] = boot_commands(request, live, first.rules)
         if request.mode == 'policy':
             result['table'] = request.table
             result['priority'] = request.priority
-            result['rules'] = [rule.describe() for rule in request.rules] if request.state == 'present' else []
+            result['rules'] = [rule.describe() for rule in first.rules]
         if check_mode:
             return result
         if first.record != record:

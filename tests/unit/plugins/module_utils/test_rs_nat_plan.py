@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 
 import pytest
@@ -177,3 +178,131 @@ def test_policy_without_port_routes_by_address():
 ])
 def test_absent_families(kwargs, families):
     assert rn.normalise_request(params(**kwargs)).families == families
+
+
+def test_policy_moving_to_another_priority_keeps_the_table_route():
+    rules = [{'source': '10.10.0.11', 'protocol': 'tcp', 'port': 8080}]
+    _p, state, record = converge(live(), rn.empty_record(), mode='policy', rules=rules)
+    the_plan, state, record = converge(state, record, mode='policy', rules=rules, priority=900)
+    assert [op.command for op in the_plan.operations] == [
+        'ip rule add priority 900 from 10.10.0.11/32 ipproto tcp sport 8080 lookup 100',
+        'ip rule del priority 1000 from 10.10.0.11/32 ipproto tcp sport 8080 lookup 100',
+    ]
+    assert rn.Route(4, 100, '10.10.0.1', 0) in state.routes
+    assert rn.plan(rn.normalise_request(params(mode='policy', rules=rules, priority=900)), state, record).operations == []
+
+
+def test_policy_rules_with_and_without_port_for_one_address():
+    request = rn.normalise_request(params(mode='policy', rules=[
+        {'source': '10.10.0.11', 'protocol': 'tcp', 'port': 8080}, {'source': '10.10.0.11'}, {'source': '10.10.0.11', 'protocol': 'udp'}]))
+    assert [rule.describe() for rule in request.rules] == [
+        'priority 1000 from 10.10.0.11/32 lookup 100',
+        'priority 1000 from 10.10.0.11/32 ipproto tcp sport 8080 lookup 100',
+        'priority 1000 from 10.10.0.11/32 ipproto udp lookup 100',
+    ]
+    _p, state, record = converge(live(rules=[rn.Rule(4, 1000, 100, None)]), rn.empty_record(), mode='policy',
+                                 rules=[{'source': '10.10.0.11'}])
+    assert state.rules == [rn.Rule(4, 1000, 100, '10.10.0.11/32')]
+
+
+# purge=false (mode=policy): the rules already at the module's table and priority are kept.
+
+TCP_8080 = {'source': '10.10.0.11', 'protocol': 'tcp', 'port': 8080}
+TCP_8081 = {'source': '10.10.0.11', 'protocol': 'tcp', 'port': 8081}
+
+
+def rule(port, table=100, priority=1000):
+    return rn.Rule(4, priority, table, '10.10.0.11/32', 6, port)
+
+
+def boot_state(request, state, the_plan):
+    """What the boot commands give a host with none of it: the plan from empty, applied."""
+    empty = rn.NatLive(routes=[], rules=[], networks=state.networks)
+    boot = rn.plan(dataclasses.replace(request, rules=tuple(the_plan.rules)), empty, rn.empty_record())
+    assert [op.command for op in boot.operations] == rn.boot_commands(request, state, the_plan.rules)
+    return apply_plan(empty, boot)
+
+
+@pytest.mark.parametrize('purge, kept', [(False, [rule(8080), rule(8081)]), (True, [rule(8081)])])
+def test_policy_purge_decides_whether_an_unlisted_rule_stays(purge, kept):
+    _p, state, record = converge(live(), rn.empty_record(), mode='policy', rules=[TCP_8080])
+    request = rn.normalise_request(params(mode='policy', rules=[TCP_8081], purge=purge))
+    the_plan = rn.plan(request, state, record)
+    assert [op.kind for op in the_plan.operations] == ['rule_add'] + ([] if not purge else ['rule_del'])
+    assert the_plan.rules == kept
+    assert the_plan.after['IPv4 rules at priority 1000'] == [r.describe() for r in kept]
+    state = apply_plan(state, the_plan)
+    assert sorted(state.rules) == kept
+    # the boot commands give exactly the live rules and table route
+    assert sorted(boot_state(request, state, the_plan).rules) == kept
+    assert boot_state(request, state, the_plan).routes == [r for r in state.routes if r.table == 100]
+    again = rn.plan(request, state, the_plan.record)
+    assert again.operations == [] and again.rules == kept
+
+
+def test_policy_purge_false_then_true_removes_what_is_no_longer_listed():
+    _p, state, record = converge(live(), rn.empty_record(), mode='policy', rules=[TCP_8080])
+    _p, state, record = converge(state, record, mode='policy', rules=[TCP_8081], purge=False)
+    the_plan, state, record = converge(state, record, mode='policy', rules=[TCP_8081])
+    assert [op.command for op in the_plan.operations] == [
+        'ip rule del priority 1000 from 10.10.0.11/32 ipproto tcp sport 8080 lookup 100']
+    assert state.rules == [rule(8081)]
+
+
+def test_policy_purge_false_with_nothing_listed_keeps_everything():
+    _p, state, record = converge(live(), rn.empty_record(), mode='policy', rules=[TCP_8080, TCP_8081])
+    the_plan = rn.plan(rn.normalise_request(params(mode='policy', rules=[], purge=False)), state, record)
+    assert the_plan.operations == [] and the_plan.rules == [rule(8080), rule(8081)]
+
+
+def test_policy_purge_false_keeps_a_rule_it_did_not_list_on_a_first_run():
+    by_address = rn.Rule(4, 1000, 100, '10.10.0.12/32')
+    state = live(rules=[by_address])
+    the_plan, state, _record = converge(state, rn.empty_record(), mode='policy', rules=[TCP_8080], purge=False)
+    assert [op.kind for op in the_plan.operations] == ['route_replace', 'rule_add']
+    assert the_plan.rules == [rule(8080), by_address] and sorted(state.rules) == the_plan.rules
+
+
+def test_policy_purge_false_moves_the_rules_of_an_earlier_table_and_priority():
+    _p, state, record = converge(live(), rn.empty_record(), mode='policy', rules=[TCP_8080])
+    the_plan, state, record = converge(state, record, mode='policy', rules=[TCP_8081], table=200, priority=900,
+                                       gateway='10.10.0.2', purge=False)
+    # added where they go before anything is removed; the old table's route after its rules
+    assert [op.command for op in the_plan.operations] == [
+        'ip route replace default via 10.10.0.2 table 200 proto static',
+        'ip rule add priority 900 from 10.10.0.11/32 ipproto tcp sport 8080 lookup 200',
+        'ip rule add priority 900 from 10.10.0.11/32 ipproto tcp sport 8081 lookup 200',
+        'ip rule del priority 1000 from 10.10.0.11/32 ipproto tcp sport 8080 lookup 100',
+        'ip route del default via 10.10.0.1 table 100',
+    ]
+    assert sorted(state.rules) == the_plan.rules == [rule(8080, 200, 900), rule(8081, 200, 900)]
+    assert record['policy'] == {'4': {'table': 200, 'priority': 900}}
+    the_plan, state, record = converge(state, record, mode='policy', rules=[TCP_8081], table=200, priority=900,
+                                       gateway='10.10.0.2')
+    assert [op.kind for op in the_plan.operations] == ['rule_del'] and state.rules == [rule(8081, 200, 900)]
+
+
+def test_policy_purge_false_still_changes_the_gateway():
+    _p, state, record = converge(live(), rn.empty_record(), mode='policy', rules=[TCP_8080])
+    the_plan = rn.plan(rn.normalise_request(params(mode='policy', gateway='10.10.0.2', rules=[], purge=False)), state, record)
+    assert [op.command for op in the_plan.operations] == ['ip route replace default via 10.10.0.2 table 100 proto static']
+    assert the_plan.rules == [rule(8080)]
+
+
+def test_default_route_purge_false_still_changes_the_gateway():
+    _p, state, record = converge(live(), rn.empty_record())
+    the_plan, state, record = converge(state, record, gateway='10.10.0.2', purge=False)
+    assert [op.command for op in the_plan.operations] == ['ip route replace default via 10.10.0.2 proto static']
+    assert record['default_route']['4']['replaced'] == MGMT.to_record() and the_plan.rules == []
+
+
+def test_policy_absent_ignores_purge():
+    _p, state, record = converge(live(), rn.empty_record(), mode='policy', rules=[TCP_8080])
+    the_plan, state, record = converge(state, record, mode='policy', state='absent', gateway=None, purge=False)
+    assert [op.kind for op in the_plan.operations] == ['rule_del', 'route_del'] and the_plan.rules == []
+
+
+def test_purge_defaults_to_true():
+    assert rn.normalise_request(params()).purge is True
+    assert rn.normalise_request(params(purge=None)).purge is True
+    assert rn.normalise_request(params(purge=False)).purge is False

@@ -105,3 +105,45 @@ def test_commands_of_ipv6_and_of_the_default_route(kernel):
                               'ip -6 rule add priority 1000 from fd00:10::11/128 ipproto tcp sport 80 lookup 100']
     default = run(gateway='10.10.0.1', return_commands=True, check=True)
     assert default['commands'] == ['ip route replace default via 10.10.0.1 proto static']
+
+
+def test_purge_false_keeps_an_unlisted_rule_and_returns_it(kernel):
+    run(mode='policy', gateway='10.10.0.1', rules=RULES)
+    new_port = [{'source': '10.10.0.11', 'protocol': 'tcp', 'port': 8081}]
+    kept_and_new = ['priority 1000 from 10.10.0.11/32 ipproto tcp sport 8080 lookup 100',
+                    'priority 1000 from 10.10.0.11/32 ipproto tcp sport 8081 lookup 100']
+    calls = list(kernel.calls)
+    check = run(check=True, diff=True, mode='policy', gateway='10.10.0.1', rules=new_port, purge=False, return_commands=True)
+    assert kernel.calls == calls  # check mode sends nothing
+    assert check['changed'] is True and check['rules'] == kept_and_new
+    assert check['diff']['after']['IPv4 rules at priority 1000'] == kept_and_new
+    result = run(diff=True, mode='policy', gateway='10.10.0.1', rules=new_port, purge=False, return_commands=True)
+    assert result['operations'] == check['operations'] == ['ip rule add ' + kept_and_new[1]]
+    assert result['rules'] == kept_and_new and result['commands'] == check['commands'] == [
+        'ip route replace default via 10.10.0.1 table 100 proto static'] + ['ip rule add ' + rule for rule in kept_and_new]
+    assert sorted(r['sport_range'] for r in kernel.rules) == ['8080:8080', '8081:8081']
+    again = run(check=True, mode='policy', gateway='10.10.0.1', rules=new_port, purge=False, return_commands=True)
+    assert again['changed'] is False and again['commands'] == result['commands']
+    # On a host with none of it (after a reboot), the commands are what a first run with every kept rule
+    # listed does, and they give exactly what was live.
+    live_rules, live_routes = list(kernel.rules), [r for r in kernel.routes if r['table'] == 100]
+    kernel.rules, kernel.routes = [], [r for r in kernel.routes if r['table'] != 100]
+    first = run(mode='policy', gateway='10.10.0.1', rules=RULES + new_port)
+    assert first['operations'] == result['commands']
+    assert sorted(kernel.rules, key=str) == sorted(live_rules, key=str)
+    assert [r for r in kernel.routes if r['table'] == 100] == live_routes
+
+
+def test_purge_true_removes_an_unlisted_rule(kernel):
+    run(mode='policy', gateway='10.10.0.1', rules=RULES)
+    new_port = [{'source': '10.10.0.11', 'protocol': 'tcp', 'port': 8081}]
+    run(mode='policy', gateway='10.10.0.1', rules=new_port, purge=False)
+    calls = list(kernel.calls)
+    check = run(check=True, mode='policy', gateway='10.10.0.1', rules=new_port, return_commands=True)
+    assert kernel.calls == calls
+    result = run(mode='policy', gateway='10.10.0.1', rules=new_port, return_commands=True)
+    assert result['operations'] == check['operations'] == [
+        'ip rule del priority 1000 from 10.10.0.11/32 ipproto tcp sport 8080 lookup 100']
+    assert result['rules'] == ['priority 1000 from 10.10.0.11/32 ipproto tcp sport 8081 lookup 100']
+    assert result['commands'][-1] == 'ip rule add ' + result['rules'][0] and len(result['commands']) == 2
+    assert [r['sport_range'] for r in kernel.rules] == ['8081:8081']
