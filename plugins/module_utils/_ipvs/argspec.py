@@ -116,6 +116,7 @@ def ipvs_table_spec():
             rules=dict(type='list', elements='str', default=[]),
         )),
         return_rules=dict(type='bool', default=False),
+        drain_timeout=dict(type='int', default=0),
     )
     return dict(argument_spec=spec, supports_check_mode=True)
 

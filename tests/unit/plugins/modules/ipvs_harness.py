@@ -87,6 +87,8 @@ class Environment(object):
         monkeypatch.setattr(runner, 'open_socket', open_socket)
         monkeypatch.setattr(runner, 'load_kernel_module', load_kernel_module)
         monkeypatch.setattr(runner, '_modules_dir', lambda: '/')
+        self.warnings = []
+        monkeypatch.setattr(basic.AnsibleModule, 'warn', lambda module, warning: self.warnings.append(warning))
         monkeypatch.setattr(basic.AnsibleModule, 'exit_json', _exit_json)
         monkeypatch.setattr(basic.AnsibleModule, 'fail_json', _fail_json)
 
@@ -98,8 +100,10 @@ class Environment(object):
 
     def run(self, main, args, check=False, diff=False):
         """Run a module's main(); returns its result dict.  The kernel's
-        change requests of this run are in result['_kernel_changes']."""
+        change requests of this run are in result['_kernel_changes'], its
+        warnings in result['_warnings']."""
         before = len(self.kernel.change_requests)
+        del self.warnings[:]
         arguments = dict(args, _ansible_check_mode=check, _ansible_diff=diff)
         result = None
         with patch_module_args(arguments):
@@ -109,4 +113,5 @@ class Environment(object):
                 result = exc.result
         assert result is not None, 'the module did not exit'
         result['_kernel_changes'] = len(self.kernel.change_requests) - before
+        result['_warnings'] = list(self.warnings)
         return result
