@@ -80,6 +80,7 @@ def service_options():
 def ipvs_service_spec():
     spec = service_options()
     spec['state'] = dict(type='str', default='present', choices=['absent', 'present'])
+    spec['drain_timeout'] = dict(type='int', default=0)
     return dict(argument_spec=spec, supports_check_mode=True, **SERVICE_KEY_RULES)
 
 
