@@ -17,6 +17,8 @@ description:
   - The service is declared completely; a setting left out takes its default. Settings are changed in place.
   - With O(real_servers), the service's real servers become exactly the listed ones. Without it, they are left alone
     (manage them with M(lvs.ipvs.ipvs_real)).
+  - Removing a real server or the service cuts its established connections, unless O(drain_timeout) lets them end
+    first.
   - To manage many services in one task, use M(lvs.ipvs.ipvs_table).
 author:
   - lvs.ipvs contributors (!UNKNOWN)
@@ -28,6 +30,7 @@ attributes:
   check_mode:
     support: full
     description: Check mode plans through the same code as a real run, reports the same operations and sends no change.
+      It does not wait for O(drain_timeout).
   diff_mode:
     support: full
     description: The diff shows the service with its real servers before and after.
@@ -36,6 +39,29 @@ attributes:
     platforms: linux
     description: Linux kernels with IPVS.
 options:
+  drain_timeout:
+    description:
+      - How many seconds the real servers that the run removes may go on serving their established connections
+        before they are removed. V(0) removes them at once, which cuts those connections.
+      - Above V(0), a run that removes real servers (those not listed in O(real_servers)) or the service
+        (O(state=absent)) first applies all its other changes, together with weight V(0) for every real server it is
+        about to remove, all of the service's when the service goes (one at weight 0 already is left as it is). The
+        kernel then sends those real servers no new connections, while the established ones go on.
+      - It then reads the kernel's connection counters (those C(ipvsadm -Ln) shows), at once and about once a
+        second, until none of those real servers has an active connection or O(drain_timeout) seconds have passed,
+        and then removes them, or the service. After the timeout they are removed all the same; the run does not
+        fail, and RV(drained) and a warning give the connections that were left.
+      - Only active connections (C(ActiveConn)) are waited for, which are TCP and SCTP connections in the ESTABLISHED
+        state. Inactive ones (C(InActConn)) are not waited for. They are TCP connections that have closed already
+        (C(FIN_WAIT), C(TIME_WAIT) and the like, which IPVS keeps for up to 2 minutes) or are still in their
+        handshake, and every UDP flow, which has no end to wait for and only times out.
+      - Clients of a persistent service (O(persistence_timeout)) keep coming back to a real server at weight 0 until
+        their persistence times out, unless the sysctl C(net.ipv4.vs.expire_quiescent_template) is 1; their new
+        connections are waited for too.
+      - Check mode does not wait; RV(operations) lists the weight-0 edits and the removals a real run would send. A
+        run that removes nothing reads and sends exactly what it would with V(0).
+    type: int
+    default: 0
   state:
     description:
       - V(present) creates or updates the service; V(absent) removes it with its real servers.
@@ -149,6 +175,14 @@ EXAMPLES = r"""
         tunnel_port: 6080
   become: true
 
+- name: Remove a service and its real servers once their connections have ended (1 minute at most)
+  lvs.ipvs.ipvs_service:
+    vip: 192.0.2.10
+    port: 443
+    state: absent
+    drain_timeout: 60
+  become: true
+
 - name: Remove a service and its real servers
   lvs.ipvs.ipvs_service:
     vip: 192.0.2.10
@@ -186,8 +220,48 @@ service:
         tunnel_type: null
         tunnel_port: null
         tunnel_checksum: null
+drained:
+  description:
+    - One entry per real server that was drained before it was removed (O(drain_timeout)), in the order of removal.
+    - Empty when the run removed nothing, with O(drain_timeout=0), and in check mode.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    service:
+      description: The service, named as the module's messages name it, such as C(tcp 192.0.2.10:80).
+      type: str
+      returned: always
+    real_server:
+      description: The real server's address and port (C(10.0.0.12:80), C([2001:db8::12]:80)).
+      type: str
+      returned: always
+    weight_before:
+      description: Its weight before the run set it to 0.
+      type: int
+      returned: always
+    active_connections:
+      description: Its active connections when it was removed; above 0 only when O(drain_timeout) had passed.
+      type: int
+      returned: always
+    inactive_connections:
+      description: Its inactive connections when it was removed.
+      type: int
+      returned: always
+    seconds_waited:
+      description:
+        - Seconds between its weight 0 and its removal, to a tenth of a second. The same for every real server of a
+          run, since they are removed together.
+      type: float
+      returned: always
+  sample:
+    - {service: tcp 192.0.2.10:80, real_server: 10.0.0.12:80, weight_before: 1, active_connections: 0,
+       inactive_connections: 3, seconds_waited: 4.0}
 operations:
-  description: The changes made (in check mode, those that would be made), each as the equivalent C(ipvsadm) rule.
+  description:
+    - The changes made (in check mode, those that would be made), each as the equivalent C(ipvsadm) rule.
+    - With O(drain_timeout), in the order they were sent, which is the other changes, then weight 0 for the real
+      servers to be removed, then the removals.
   returned: always
   type: list
   elements: str

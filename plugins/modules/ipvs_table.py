@@ -18,6 +18,8 @@ description:
     changed in place, so established connections are kept; only what differs is sent.
   - Without O(purge), services and real servers that are not listed are left alone. With O(purge=true) they are
     removed, within O(purge_scope) when it is given.
+  - Removing a real server or a service cuts its established connections, unless O(drain_timeout) lets them end
+    first.
   - The whole request is checked before the first change; a request with a problem changes nothing.
 author:
   - lvs.ipvs contributors (!UNKNOWN)
@@ -27,6 +29,7 @@ attributes:
   check_mode:
     support: full
     description: Check mode plans through the same code as a real run, reports the same operations and sends no change.
+      It does not wait for O(drain_timeout).
   diff_mode:
     support: full
     description: The diff shows the services the run changes, with their real servers, before and after.
@@ -203,6 +206,29 @@ options:
         type: list
         elements: str
         default: []
+  drain_timeout:
+    description:
+      - How many seconds the real servers that the run removes may go on serving their established connections
+        before they are removed. V(0) removes them at once, which cuts those connections.
+      - Above V(0), a run that removes real servers or whole services first applies all its other changes, together
+        with weight V(0) for every real server it is about to remove, those of a removed service included (one at
+        weight 0 already is left as it is). The kernel then sends those real servers no new connections, while the
+        established ones go on.
+      - It then reads the kernel's connection counters (those C(ipvsadm -Ln) shows), at once and about once a
+        second, until none of those real servers has an active connection or O(drain_timeout) seconds have passed,
+        and then removes them, real servers first, then services. After the timeout they are removed all the same;
+        the run does not fail, and RV(drained) and a warning give the connections that were left.
+      - Only active connections (C(ActiveConn)) are waited for, which are TCP and SCTP connections in the ESTABLISHED
+        state. Inactive ones (C(InActConn)) are not waited for. They are TCP connections that have closed already
+        (C(FIN_WAIT), C(TIME_WAIT) and the like, which IPVS keeps for up to 2 minutes) or are still in their
+        handshake, and every UDP flow, which has no end to wait for and only times out.
+      - Clients of a persistent service (O(services[].persistence_timeout)) keep coming back to a real server at weight 0 until their persistence
+        times out, unless the sysctl C(net.ipv4.vs.expire_quiescent_template) is 1; their new connections are
+        waited for too.
+      - Check mode does not wait; RV(operations) lists the weight-0 edits and the removals a real run would send. A
+        run that removes nothing reads and sends exactly what it would with V(0).
+    type: int
+    default: 0
   return_rules:
     description:
       - Return RV(rules), the listed table as C(ipvsadm-restore) reads it. Off by default, so that a large table is
@@ -271,6 +297,13 @@ EXAMPLES = r"""
     mode: "0644"
   become: true
 
+- name: Remove what is not listed, letting the removed real servers finish their connections (2 minutes at most)
+  lvs.ipvs.ipvs_table:
+    purge: true
+    drain_timeout: 120
+    services: "{{ my_services }}"
+  become: true
+
 - name: Manage only the services of one VIP range, next to services someone else owns
   lvs.ipvs.ipvs_table:
     purge: true
@@ -282,11 +315,51 @@ EXAMPLES = r"""
 
 RETURN = r"""
 operations:
-  description: The changes made (in check mode, those that would be made), each as the equivalent C(ipvsadm) rule.
+  description:
+    - The changes made (in check mode, those that would be made), each as the equivalent C(ipvsadm) rule.
+    - With O(drain_timeout), in the order they were sent, which is the other changes, then weight 0 for the real
+      servers to be removed, then the removals.
   returned: always
   type: list
   elements: str
   sample: ["-A -t 192.0.2.10:80 -s wrr", "-a -t 192.0.2.10:80 -r 10.0.0.11:80 -g -w 2", "-e -t 192.0.2.10:80 -r 10.0.0.12:80 -g -w 1"]
+drained:
+  description:
+    - One entry per real server that was drained before it was removed (O(drain_timeout)), in the order of removal.
+    - Empty when the run removed nothing, with O(drain_timeout=0), and in check mode.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    service:
+      description: The service, named as the module's messages name it, such as C(tcp 192.0.2.10:80).
+      type: str
+      returned: always
+    real_server:
+      description: The real server's address and port (C(10.0.0.12:80), C([2001:db8::12]:80)).
+      type: str
+      returned: always
+    weight_before:
+      description: Its weight before the run set it to 0.
+      type: int
+      returned: always
+    active_connections:
+      description: Its active connections when it was removed; above 0 only when O(drain_timeout) had passed.
+      type: int
+      returned: always
+    inactive_connections:
+      description: Its inactive connections when it was removed.
+      type: int
+      returned: always
+    seconds_waited:
+      description:
+        - Seconds between its weight 0 and its removal, to a tenth of a second. The same for every real server of a
+          run, since they are removed together.
+      type: float
+      returned: always
+  sample:
+    - {service: tcp 192.0.2.10:80, real_server: 10.0.0.12:80, weight_before: 1, active_connections: 0,
+       inactive_connections: 3, seconds_waited: 4.0}
 rules:
   description:
     - The listed table as rules for C(ipvsadm-restore) (C(ipvsadm -R)), exactly the operations this module would apply

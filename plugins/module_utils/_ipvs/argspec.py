@@ -80,6 +80,7 @@ def service_options():
 def ipvs_service_spec():
     spec = service_options()
     spec['state'] = dict(type='str', default='present', choices=['absent', 'present'])
+    spec['drain_timeout'] = dict(type='int', default=0)
     return dict(argument_spec=spec, supports_check_mode=True, **SERVICE_KEY_RULES)
 
 
@@ -116,6 +117,7 @@ def ipvs_table_spec():
             rules=dict(type='list', elements='str', default=[]),
         )),
         return_rules=dict(type='bool', default=False),
+        drain_timeout=dict(type='int', default=0),
     )
     return dict(argument_spec=spec, supports_check_mode=True)
 

@@ -191,6 +191,46 @@ def inverse(operations):
     return undo
 
 
+def split_for_drain(operations):
+    """A plan as two batches, so that the real servers it removes are drained first.
+
+    Returns ``(first, deletes, draining)``.  ``first`` holds every operation
+    of the plan that is not a delete, in the plan's order, then an edit to
+    weight 0 of each real server a delete removes, its own or its service's
+    (none for one at weight 0 already): the additions come before the
+    weight 0, so that a service never lacks a real server for a new
+    connection in between.  ``deletes`` holds the deletes, real servers
+    first, then services, each carrying the weight-0 form as ``before`` so
+    that undoing a refused part of that batch restores the table as
+    ``first`` left it.  ``draining`` lists ``(service, real server)`` for each
+    real server removed, with its settings before the run (its weight among
+    them).  A plan without deletes is ``(operations, [], [])``."""
+    first = [operation for operation in operations if operation.kind not in (DELETE_REAL_SERVER, DELETE_SERVICE)]
+    if len(first) == len(operations):
+        return list(operations), [], []
+    weight_zero = []
+    real_deletes = []
+    service_deletes = []
+    draining = []
+
+    def drained(service, real):
+        draining.append((service, real))
+        zero = dict(real, weight=0)
+        if real['weight'] != 0:
+            weight_zero.append(Operation(EDIT_REAL_SERVER, service, zero, before=real, changes=('weight',)))
+        return zero
+    for operation in operations:
+        if operation.kind == DELETE_REAL_SERVER:
+            zero = drained(operation.service, operation.real_server)
+            real_deletes.append(Operation(DELETE_REAL_SERVER, operation.service, zero, before=zero))
+    for operation in operations:
+        if operation.kind == DELETE_SERVICE:
+            zeroes = [drained(operation.service, real) for real in operation.before.get('real_servers') or ()]
+            service_deletes.append(Operation(DELETE_SERVICE, operation.service,
+                                             before=dict(operation.before, real_servers=zeroes)))
+    return first + weight_zero, real_deletes + service_deletes, draining
+
+
 def touched_keys(operations):
     keys = []
     seen = set()

@@ -10,9 +10,8 @@ without notice and must not be imported from outside the collection.
 
 from __future__ import annotations
 
-import time
-
 from ansible_collections.lvs.ipvs.plugins.module_utils._common import LvsError
+from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs.drain import poll_connections
 from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs.engine import execute, finish
 from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs.model import (
     normalise_real_server,
@@ -105,22 +104,16 @@ def real_flow(module, session):
     return finish(module, session, operations, _settings(current_real), _settings(after_real), extra)
 
 
-def _wait_for_drain(session, service, real, timeout, interval=1.0):
-    """Poll until the real server has no active and no inactive connection."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = _find_real(session.read_service(service, with_counters=True), real)
-        if found is None:
-            return dict(active=0, inactive=0, persistent=0)
-        counts = dict(active=found['active_connections'], inactive=found['inactive_connections'],
-                      persistent=found['persistent_connections'])
-        if counts['active'] == 0 and counts['inactive'] == 0:
-            return counts
-        if time.monotonic() >= deadline:
-            raise LvsError('real server %s of %s still has %d active and %d inactive connections after %d seconds: '
-                           'it is drained (weight 0) but %s' % (
-                               real_server_label(real), service_label(service), counts['active'],
-                               counts['inactive'], timeout,
-                               'was not removed' if session.module.params['state'] == 'absent'
-                               else 'its connections have not ended yet'))
-        time.sleep(interval)
+def _wait_for_drain(session, service, real, timeout):
+    """Wait until the real server has no active and no inactive connection."""
+    counts, _seconds, finished = poll_connections(
+        session, [(service, real)], timeout, lambda count: count['active'] == 0 and count['inactive'] == 0)
+    counts = counts[0]
+    if not finished:
+        raise LvsError('real server %s of %s still has %d active and %d inactive connections after %d seconds: '
+                       'it is drained (weight 0) but %s' % (
+                           real_server_label(real), service_label(service), counts['active'],
+                           counts['inactive'], timeout,
+                           'was not removed' if session.module.params['state'] == 'absent'
+                           else 'its connections have not ended yet'))
+    return counts

@@ -10,7 +10,8 @@ without notice and must not be imported from outside the collection.
 
 from __future__ import annotations
 
-from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs.engine import execute, finish
+from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs.drain import check_drain_timeout, execute_draining
+from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs.engine import finish
 from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs.model import normalise_service, normalise_service_key, raise_errors, service_key
 from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs.plan import plan
 
@@ -26,6 +27,7 @@ def service_flow(module, session):
         service = normalise_service_key(params, errors)[0]
     else:
         service = normalise_service(params, errors)
+    check_drain_timeout(params['drain_timeout'], errors)
     raise_errors(errors)
 
     session.connect(load=state == 'present')
@@ -36,6 +38,6 @@ def service_flow(module, session):
         operations = plan(current, [], purge_services=True, in_purge_scope=lambda other: service_key(other) == key)
     else:
         operations = plan(current, [service], exact_real_servers=True)
-    after_table = execute(session, operations, current)
+    operations, after_table, drained = execute_draining(session, operations, current, params['drain_timeout'])
     after = after_table.get(service_key(service)) if operations else existing
-    return finish(module, session, operations, existing or {}, after or {}, dict(service=after or {}))
+    return finish(module, session, operations, existing or {}, after or {}, dict(service=after or {}, drained=drained))

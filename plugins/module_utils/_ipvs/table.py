@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import ipaddress
 
-from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs.engine import execute, finish
+from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs.drain import check_drain_timeout, execute_draining
+from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs.engine import finish
 from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs.model import (
     check_unique_services,
     normalise_service,
@@ -73,6 +74,7 @@ def table_flow(module, session):
     check_unique_services([service for service in desired if service.get('family')], errors)
     purge = params['purge']
     in_scope = _purge_scope(params.get('purge_scope'), errors)
+    check_drain_timeout(params['drain_timeout'], errors)
     raise_errors(errors)
     # What this table is from empty: the same plan, as ipvsadm-restore reads it (the boot file).
     extra = dict(rules=format_operations(plan({}, desired))) if params['return_rules'] else {}
@@ -88,7 +90,7 @@ def table_flow(module, session):
     # service is a noticeable cost when a run builds thousands.
     before_keys = touched_keys(operations)
     before = dict(services=table_view(current, before_keys)) if module._diff else None
-    after_table = execute(session, operations, current)
+    operations, after_table, extra['drained'] = execute_draining(session, operations, current, params['drain_timeout'])
     after = dict(services=table_view(after_table, before_keys)) if module._diff else None
     extra.update(_short_invocation(params, desired) or {})
     return finish(module, session, operations, before, after, extra)

@@ -159,3 +159,70 @@ def test_describe_operation():
         'edit service tcp 192.0.2.10:80',
         'delete real server 10.0.0.1:80 from tcp 192.0.2.10:80',
         'delete real server 10.0.0.2:80 from tcp 192.0.2.10:80']
+
+
+# split_for_drain: (current, desired, purge) -> the first batch, the deletes, the real servers drained.
+OLD = dict(vip='192.0.2.30', real_servers=[{'address': '10.0.0.31', 'weight': 4}, {'address': '10.0.0.32', 'weight': 0}])
+
+DRAIN_CASES = [
+    ('nothing removed: one batch as planned', [WEB], [dict(WEB, scheduler='rr')], False,
+     ['-E -t 192.0.2.10:80 -s rr'], [], []),
+    ('a real server replaced: the new one first, then weight 0, then the removal', [WEB],
+     [dict(WEB, real_servers=[{'address': '10.0.0.2', 'weight': 2}, {'address': '10.0.0.3'}])], False,
+     ['-a -t 192.0.2.10:80 -r 10.0.0.3:80 -g -w 1', '-e -t 192.0.2.10:80 -r 10.0.0.1:80 -g -w 0'],
+     ['-d -t 192.0.2.10:80 -r 10.0.0.1:80'],
+     [('tcp 192.0.2.10:80', '10.0.0.1:80', 1)]),
+    ('edits of the service stay in the first batch', [WEB],
+     [dict(WEB, scheduler='rr', real_servers=[{'address': '10.0.0.1', 'weight': 7}])], False,
+     ['-E -t 192.0.2.10:80 -s rr', '-e -t 192.0.2.10:80 -r 10.0.0.1:80 -g -w 7',
+      '-e -t 192.0.2.10:80 -r 10.0.0.2:80 -g -w 0'],
+     ['-d -t 192.0.2.10:80 -r 10.0.0.2:80'],
+     [('tcp 192.0.2.10:80', '10.0.0.2:80', 2)]),
+    ('a whole service: each of its real servers not at weight 0 yet', [WEB, OLD], [WEB], True,
+     ['-e -t 192.0.2.30:80 -r 10.0.0.31:80 -g -w 0'],
+     ['-D -t 192.0.2.30:80'],
+     [('tcp 192.0.2.30:80', '10.0.0.31:80', 4), ('tcp 192.0.2.30:80', '10.0.0.32:80', 0)]),
+    ('real servers removed before services, each drained first', [WEB, OLD],
+     [dict(WEB, real_servers=[{'address': '10.0.0.1'}])], True,
+     ['-e -t 192.0.2.10:80 -r 10.0.0.2:80 -g -w 0', '-e -t 192.0.2.30:80 -r 10.0.0.31:80 -g -w 0'],
+     ['-d -t 192.0.2.10:80 -r 10.0.0.2:80', '-D -t 192.0.2.30:80'],
+     [('tcp 192.0.2.10:80', '10.0.0.2:80', 2), ('tcp 192.0.2.30:80', '10.0.0.31:80', 4),
+      ('tcp 192.0.2.30:80', '10.0.0.32:80', 0)]),
+    ('a real server at weight 0 already is removed without an edit', [OLD],
+     [dict(OLD, real_servers=[{'address': '10.0.0.31', 'weight': 4}])], True,
+     [], ['-d -t 192.0.2.30:80 -r 10.0.0.32:80'], [('tcp 192.0.2.30:80', '10.0.0.32:80', 0)]),
+]
+
+
+@pytest.mark.parametrize('what, current, desired, purge, first, deletes, draining', DRAIN_CASES,
+                         ids=[case[0] for case in DRAIN_CASES])
+def test_split_for_drain(what, current, desired, purge, first, deletes, draining):
+    current_table = table(*[svc(**params) for params in current])
+    operations = planner.plan(current_table, [svc(**params) for params in desired], purge_services=purge,
+                              exact_real_servers=True)
+    got_first, got_deletes, got_draining = planner.split_for_drain(operations)
+    assert rules(got_first) == first
+    assert rules(got_deletes) == deletes
+    assert [(model.service_label(service), model.real_server_label(real), real['weight'])
+            for service, real in got_draining] == draining
+    if not deletes:
+        assert got_first == operations
+    # Both batches together leave the table the plan leaves; undoing the
+    # deletes gives the table as the first batch left it (real servers at weight 0).
+    middle = planner.simulate(current_table, got_first)
+    after = planner.simulate(middle, got_deletes)
+    assert after == planner.simulate(current_table, operations)
+    assert planner.simulate(after, planner.inverse(got_deletes)) == middle
+    assert planner.simulate(middle, planner.inverse(got_first)) == current_table
+    assert all(real['weight'] == 0 for service in middle.values() for real in service['real_servers']
+               if (model.service_label(service), model.real_server_label(real)) in set(d[:2] for d in draining))
+
+
+def test_split_for_drain_leaves_the_plan_alone():
+    current = table(svc(**WEB), svc(**OLD))
+    operations = planner.plan(current, [svc(vip='192.0.2.10', real_servers=[])], purge_services=True,
+                              exact_real_servers=True)
+    frozen = copy.deepcopy(rules(operations)), copy.deepcopy(current)
+    planner.split_for_drain(operations)
+    assert (rules(operations), current) == frozen
+    assert [operation.before['weight'] for operation in operations if operation.kind == planner.DELETE_REAL_SERVER] == [1, 2]

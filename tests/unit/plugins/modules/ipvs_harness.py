@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ansible.module_utils import basic
 
+from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs import drain
 from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs import netlink as nl
 from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs import engine as runner
 from ansible_collections.lvs.ipvs.tests.unit.plugins.module_utils.ipvs_fake_kernel import (
@@ -36,12 +37,35 @@ def _fail_json(module, msg, **kwargs):
     raise ModuleExit(kwargs)
 
 
+class FakeTime(object):
+    """A clock that advances only when slept on, and a hook run at each
+    sleep (``on_sleep(number of sleeps so far)``), so that a test waits no
+    real time and decides when connections end."""
+
+    def __init__(self, on_sleep=None):
+        self.now = 1000.0
+        self.sleeps = 0
+        self.slept = []
+        self.on_sleep = on_sleep
+
+    def monotonic(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps += 1
+        self.slept.append(seconds)
+        self.now += seconds
+        if self.on_sleep:
+            self.on_sleep(self.sleeps)
+
+
 class Environment(object):
     """A simulated host: a FakeKernel, a record of modprobe calls, and whether
     ip_vs is loaded."""
 
     def __init__(self, monkeypatch, loaded=True, modprobe_fails=(), **kernel_args):
         self.kernel = FakeKernel(**kernel_args)
+        self.monkeypatch = monkeypatch
         self.loaded = loaded
         self.modprobe = []
         self.modprobe_fails = set(modprobe_fails)
@@ -63,13 +87,23 @@ class Environment(object):
         monkeypatch.setattr(runner, 'open_socket', open_socket)
         monkeypatch.setattr(runner, 'load_kernel_module', load_kernel_module)
         monkeypatch.setattr(runner, '_modules_dir', lambda: '/')
+        self.warnings = []
+        monkeypatch.setattr(basic.AnsibleModule, 'warn', lambda module, warning: self.warnings.append(warning))
         monkeypatch.setattr(basic.AnsibleModule, 'exit_json', _exit_json)
         monkeypatch.setattr(basic.AnsibleModule, 'fail_json', _fail_json)
 
+    def fake_time(self, on_sleep=None):
+        """Replace the clock and the sleep of the wait for connections (see FakeTime)."""
+        clock = FakeTime(on_sleep)
+        self.monkeypatch.setattr(drain, 'time', clock)
+        return clock
+
     def run(self, main, args, check=False, diff=False):
         """Run a module's main(); returns its result dict.  The kernel's
-        change requests of this run are in result['_kernel_changes']."""
+        change requests of this run are in result['_kernel_changes'], its
+        warnings in result['_warnings']."""
         before = len(self.kernel.change_requests)
+        del self.warnings[:]
         arguments = dict(args, _ansible_check_mode=check, _ansible_diff=diff)
         result = None
         with patch_module_args(arguments):
@@ -79,4 +113,5 @@ class Environment(object):
                 result = exc.result
         assert result is not None, 'the module did not exit'
         result['_kernel_changes'] = len(self.kernel.change_requests) - before
+        result['_warnings'] = list(self.warnings)
         return result

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs import real as runner
 from ansible_collections.lvs.ipvs.plugins.modules import ipvs_real
 from ansible_collections.lvs.ipvs.tests.unit.plugins.modules.ipvs_harness import Environment
 
@@ -80,25 +79,7 @@ def test_absent(env):
     assert env.run(ipvs_real.main, args)['changed'] is False
 
 
-class FakeTime(object):
-    """A clock that advances when slept on, and a hook run at each sleep."""
-
-    def __init__(self, on_sleep=None):
-        self.now = 1000.0
-        self.sleeps = 0
-        self.on_sleep = on_sleep
-
-    def monotonic(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.sleeps += 1
-        self.now += seconds
-        if self.on_sleep:
-            self.on_sleep(self.sleeps)
-
-
-def test_drain_and_wait_for_a_live_connection(env, monkeypatch):
+def test_drain_and_wait_for_a_live_connection(env):
     dest = env.kernel.add_dest(env.service, addr='10.0.0.8', port=80, active_conns=1, inact_conns=2, persist_conns=1)
 
     def connections_end(sleeps):
@@ -106,8 +87,7 @@ def test_drain_and_wait_for_a_live_connection(env, monkeypatch):
             dest['active_conns'] = 0
         if sleeps == 4:
             dest['inact_conns'] = 0
-    clock = FakeTime(connections_end)
-    monkeypatch.setattr(runner, 'time', clock)
+    clock = env.fake_time(connections_end)
     result = env.run(ipvs_real.main, dict(KEY, address='10.0.0.8', state='drained', wait=True, wait_timeout=60))
     assert result['changed'] and result['operations'] == ['-e -t 192.0.2.10:80 -r 10.0.0.8:80 -g -w 0']
     assert result['connections'] == {'active': 0, 'inactive': 0, 'persistent': 1}
@@ -115,34 +95,34 @@ def test_drain_and_wait_for_a_live_connection(env, monkeypatch):
     assert dest['weight'] == 0 and (2, '10.0.0.8', 80) in env.service['dests']
 
 
-def test_absent_with_wait_drains_first(env, monkeypatch):
+def test_absent_with_wait_drains_first(env):
     dest = env.kernel.add_dest(env.service, addr='10.0.0.8', port=80, active_conns=1)
     weights = []
 
     def connection_ends(sleeps):
         weights.append(dest['weight'])
         dest['active_conns'] = 0
-    monkeypatch.setattr(runner, 'time', FakeTime(connection_ends))
+    env.fake_time(connection_ends)
     result = env.run(ipvs_real.main, dict(KEY, address='10.0.0.8', state='absent', wait=True))
     assert weights == [0]       # drained while waiting
     assert result['operations'] == ['-e -t 192.0.2.10:80 -r 10.0.0.8:80 -g -w 0', '-d -t 192.0.2.10:80 -r 10.0.0.8:80']
     assert env.service['dests'] == {}
 
 
-def test_wait_timeout(env, monkeypatch):
+def test_wait_timeout(env):
     env.kernel.add_dest(env.service, addr='10.0.0.8', port=80, active_conns=3, inact_conns=1)
-    monkeypatch.setattr(runner, 'time', FakeTime())
+    clock = env.fake_time()
     result = env.run(ipvs_real.main, dict(KEY, address='10.0.0.8', state='absent', wait=True, wait_timeout=5))
     assert result['failed']
     assert 'still has 3 active and 1 inactive connections after 5 seconds' in result['msg']
     assert 'was not removed' in result['msg']
+    assert clock.now == 1005.0      # gave up when the timeout had passed, not a poll later
     assert env.service['dests'][(2, '10.0.0.8', 80)]['weight'] == 0    # left drained
 
 
-def test_check_mode_does_not_wait(env, monkeypatch):
+def test_check_mode_does_not_wait(env):
     env.kernel.add_dest(env.service, addr='10.0.0.8', port=80, active_conns=3)
-    clock = FakeTime()
-    monkeypatch.setattr(runner, 'time', clock)
+    clock = env.fake_time()
     result = env.run(ipvs_real.main, dict(KEY, address='10.0.0.8', state='absent', wait=True), check=True)
     assert result['operations'] == ['-e -t 192.0.2.10:80 -r 10.0.0.8:80 -g -w 0', '-d -t 192.0.2.10:80 -r 10.0.0.8:80']
     assert clock.sleeps == 0 and result['_kernel_changes'] == 0

@@ -101,3 +101,49 @@ def test_invalid_changes_nothing(env):
     assert result['failed'] and 'mutually exclusive' in result['msg']
     result = env.run(ipvs_service.main, {'vip': '192.0.2.1'})
     assert result['failed'] and 'port' in result['msg']
+
+
+def test_drain_real_servers_no_longer_listed(env):
+    env.run(ipvs_service.main, WEB)
+    leaving = env.kernel.services[(2, 6, '192.0.2.10', 80)]['dests'][(2, '10.0.0.1', 8080)]
+    leaving.update(active_conns=4, inact_conns=1)
+
+    def connections_end(sleeps):
+        assert leaving['weight'] == 0
+        leaving['active_conns'] -= 2
+    clock = env.fake_time(connections_end)
+    args = dict(WEB, real_servers=WEB['real_servers'][1:], drain_timeout=60)
+    check = env.run(ipvs_service.main, args, check=True)
+    real = env.run(ipvs_service.main, args)
+    for result in (check, real):
+        assert result['operations'] == ['-e -t 192.0.2.10:80 -r 10.0.0.1:8080 -m -w 0',
+                                        '-d -t 192.0.2.10:80 -r 10.0.0.1:8080']
+    assert check['_kernel_changes'] == 0 and check['drained'] == []
+    assert real['drained'] == [{'service': 'tcp 192.0.2.10:80', 'real_server': '10.0.0.1:8080', 'weight_before': 1,
+                                'active_connections': 0, 'inactive_connections': 1, 'seconds_waited': 2.0}]
+    assert clock.sleeps == 2
+    assert [real['address'] for real in real['service']['real_servers']] == ['10.0.0.2']
+
+
+def test_drain_before_removing_the_service(env):
+    env.run(ipvs_service.main, WEB)
+    dests = env.kernel.services[(2, 6, '192.0.2.10', 80)]['dests']
+    dests[(2, '10.0.0.2', 8080)]['active_conns'] = 1
+    clock = env.fake_time()
+    result = env.run(ipvs_service.main, {'vip': '192.0.2.10', 'port': 80, 'state': 'absent', 'drain_timeout': 3})
+    assert result['operations'] == ['-e -t 192.0.2.10:80 -r 10.0.0.1:8080 -m -w 0',
+                                    '-e -t 192.0.2.10:80 -r 10.0.0.2:8080 -m -w 0', '-D -t 192.0.2.10:80']
+    assert [(entry['real_server'], entry['weight_before'], entry['active_connections'])
+            for entry in result['drained']] == [('10.0.0.1:8080', 1, 0), ('10.0.0.2:8080', 3, 1)]
+    assert clock.now == 1003.0 and len(result['_warnings']) == 1
+    assert result['service'] == {} and env.kernel.services == {}
+    assert env.run(ipvs_service.main, {'vip': '192.0.2.10', 'port': 80, 'state': 'absent', 'drain_timeout': 3})[
+        'changed'] is False
+
+
+def test_drain_timeout_without_removal_changes_nothing_else(env):
+    env.fake_time()
+    result = env.run(ipvs_service.main, dict(WEB, drain_timeout=30))
+    assert result['operations'][0] == '-A -t 192.0.2.10:80 -s wrr' and result['drained'] == []
+    result = env.run(ipvs_service.main, dict(WEB, drain_timeout=-5))
+    assert result['failed'] and 'drain_timeout must be 0 or more seconds, not -5' in result['msg']

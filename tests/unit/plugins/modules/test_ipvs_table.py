@@ -330,3 +330,159 @@ def test_a_large_table_is_not_echoed_back(env):
     # A small table leaves the echo to Ansible's exit_json (which the harness replaces).
     small = env.run(ipvs_table.main, {'services': _many(3)})
     assert 'invocation' not in small
+
+
+# ---------------------------------------------------------------------------
+# drain_timeout: weight 0 first, wait for the active connections, then remove
+# ---------------------------------------------------------------------------
+
+WEB_KEY = (2, 6, '192.0.2.10', 80)
+DRAIN_WEB = {'vip': '192.0.2.10', 'port': 80, 'scheduler': 'wrr',
+             'real_servers': [{'address': '10.0.0.2'}, {'address': '10.0.0.3'}]}
+DRAIN_OPERATIONS = ['-a -t 192.0.2.10:80 -r 10.0.0.3:80 -g -w 1', '-e -t 192.0.2.10:80 -r 10.0.0.1:80 -g -w 0',
+                    '-d -t 192.0.2.10:80 -r 10.0.0.1:80']
+
+
+@pytest.fixture
+def web(env):
+    """tcp 192.0.2.10:80 with 10.0.0.1 (weight 2, 2 active and 5 inactive connections) and 10.0.0.2."""
+    env.run(ipvs_table.main, {'services': SERVICES[:1]})
+    service = env.kernel.services[WEB_KEY]
+    service['dests'][(2, '10.0.0.1', 80)].update(active_conns=2, inact_conns=5)
+    return service
+
+
+def test_drain_applies_the_other_changes_and_weight_0_then_waits_until_no_active_connection(env, web):
+    leaving = web['dests'][(2, '10.0.0.1', 80)]
+    seen = []
+
+    def connections_end(sleeps):
+        seen.append((leaving['weight'], (2, '10.0.0.1', 80) in web['dests'], (2, '10.0.0.3', 80) in web['dests']))
+        if sleeps == 3:
+            leaving['active_conns'] = 0
+    clock = env.fake_time(connections_end)
+    result = env.run(ipvs_table.main, {'services': [DRAIN_WEB], 'purge': True, 'drain_timeout': 30})
+    # While it waited: the new real server in, the leaving one at weight 0 and still there.
+    assert seen == [(0, True, True)] * 3
+    assert clock.sleeps == 3 and clock.slept == [1.0, 1.0, 1.0]
+    assert result['changed'] and result['operations'] == DRAIN_OPERATIONS
+    assert env.kernel.change_requests[-3:] == [5, 6, 7]          # NEW_DEST, SET_DEST, DEL_DEST, in that order
+    assert result['netlink_requests'] == result['_kernel_changes'] == 3
+    assert result['drained'] == [{'service': 'tcp 192.0.2.10:80', 'real_server': '10.0.0.1:80', 'weight_before': 2,
+                                  'active_connections': 0, 'inactive_connections': 5, 'seconds_waited': 3.0}]
+    assert result['_warnings'] == []
+    assert sorted(web['dests']) == [(2, '10.0.0.2', 80), (2, '10.0.0.3', 80)]
+    again = env.run(ipvs_table.main, {'services': [DRAIN_WEB], 'purge': True, 'drain_timeout': 30})
+    assert again['changed'] is False and again['drained'] == [] and again['_kernel_changes'] == 0
+
+
+def test_drain_without_active_connections_removes_at_once(env, web):
+    web['dests'][(2, '10.0.0.1', 80)]['active_conns'] = 0
+    clock = env.fake_time()
+    result = env.run(ipvs_table.main, {'services': [DRAIN_WEB], 'purge': True, 'drain_timeout': 30})
+    assert clock.sleeps == 0
+    assert result['operations'] == DRAIN_OPERATIONS
+    assert result['drained'][0]['active_connections'] == 0 and result['drained'][0]['inactive_connections'] == 5
+    assert result['drained'][0]['seconds_waited'] == 0.0
+
+
+def test_drain_timeout_passes_removes_anyway_and_reports_the_connections(env, web):
+    clock = env.fake_time()
+    result = env.run(ipvs_table.main, {'services': [DRAIN_WEB], 'purge': True, 'drain_timeout': 5})
+    assert not result.get('failed') and result['changed']
+    assert clock.now == 1005.0 and clock.sleeps == 5
+    assert result['operations'] == DRAIN_OPERATIONS
+    assert result['drained'] == [{'service': 'tcp 192.0.2.10:80', 'real_server': '10.0.0.1:80', 'weight_before': 2,
+                                  'active_connections': 2, 'inactive_connections': 5, 'seconds_waited': 5.0}]
+    assert result['_warnings'] == ['tcp 192.0.2.10:80: real server 10.0.0.1:80 still had 2 active connections after '
+                                   'drain_timeout (5 seconds); it was removed all the same']
+    assert (2, '10.0.0.1', 80) not in web['dests']
+
+
+def test_drain_check_mode_predicts_the_same_operations_and_sends_nothing(env, web):
+    clock = env.fake_time()
+    before = env.kernel.snapshot()
+    args = {'services': [DRAIN_WEB], 'purge': True, 'drain_timeout': 30}
+    check = env.run(ipvs_table.main, args, check=True, diff=True)
+    assert check['changed'] and check['operations'] == DRAIN_OPERATIONS
+    assert check['_kernel_changes'] == check['netlink_requests'] == 0
+    assert check['drained'] == [] and clock.sleeps == 0
+    assert env.kernel.snapshot() == before
+    web['dests'][(2, '10.0.0.1', 80)]['active_conns'] = 0
+    real = env.run(ipvs_table.main, args, diff=True)
+    assert real['operations'] == check['operations'] and real['diff'] == check['diff']
+    assert [real['address'] for real in real['diff']['after']['services'][0]['real_servers']] == ['10.0.0.2', '10.0.0.3']
+
+
+def test_drain_of_whole_services(env):
+    env.run(ipvs_table.main, {'services': SERVICES[:2]})
+    dns = env.kernel.services[(2, 17, '192.0.2.10', 53)]
+    env.kernel.add_dest(dns, addr='10.0.0.4', port=5353, fwd_method=0, weight=0, inact_conns=7)
+    dns['dests'][(2, '10.0.0.3', 5353)]['active_conns'] = 1
+
+    def connection_ends(sleeps):
+        dns['dests'][(2, '10.0.0.3', 5353)]['active_conns'] = 0
+    clock = env.fake_time(connection_ends)
+    result = env.run(ipvs_table.main, {'services': SERVICES[:1], 'purge': True, 'drain_timeout': 10})
+    # 10.0.0.4 is at weight 0 already: no edit, but it is drained and reported.
+    assert result['operations'] == ['-e -u 192.0.2.10:53 -r 10.0.0.3:5353 -m -w 0', '-D -u 192.0.2.10:53']
+    assert [(entry['real_server'], entry['weight_before'], entry['active_connections'], entry['inactive_connections'])
+            for entry in result['drained']] == [('10.0.0.3:5353', 1, 0, 0), ('10.0.0.4:5353', 0, 0, 7)]
+    assert {entry['service'] for entry in result['drained']} == {'udp 192.0.2.10:53'}
+    assert clock.sleeps == 1 and list(env.kernel.services) == [WEB_KEY]
+
+
+def test_drain_timeout_costs_nothing_when_nothing_is_removed(monkeypatch):
+    """No removal: the same requests and reads, and no wait, as without drain_timeout."""
+    changed = copy.deepcopy(SERVICES)
+    changed[0]['real_servers'][1]['weight'] = 9
+    changed[1]['scheduler'] = 'rr'
+    received = []
+    for drain_timeout in (0, 60):
+        env = Environment(monkeypatch)
+        clock = env.fake_time()
+        for services in (SERVICES, SERVICES, changed, changed + [{'vip': '192.0.2.99', 'port': 80}]):
+            env.run(ipvs_table.main, {'services': services, 'purge': True, 'drain_timeout': drain_timeout})
+        received.append(env.kernel.received)
+        assert clock.sleeps == 0
+    assert received[0] == received[1]
+    assert 8 in [cmd for cmd, _flags in received[0]] and 5 in [cmd for cmd, _flags in received[0]]
+
+
+def test_drain_first_batch_refused_is_undone_and_nothing_is_removed(monkeypatch):
+    env = Environment(monkeypatch, refuse_addresses=['10.0.0.3'])
+    env.run(ipvs_table.main, {'services': SERVICES[:1]})
+    env.kernel.services[WEB_KEY]['dests'][(2, '10.0.0.1', 80)]['active_conns'] = 1
+    before = env.kernel.snapshot()
+    clock = env.fake_time()
+    result = env.run(ipvs_table.main, {'services': [DRAIN_WEB], 'purge': True, 'drain_timeout': 30})
+    assert result['failed'] and 'add real server 10.0.0.3:80 to tcp 192.0.2.10:80' in result['msg']
+    assert 'the kernel refused 1 of 2 IPVS operations' in result['msg']
+    assert 'were undone: the table is as it was' in result['msg']
+    assert clock.sleeps == 0 and 7 not in env.kernel.change_requests
+    assert env.kernel.snapshot() == before
+
+
+def test_drain_removal_refused_is_undone_and_the_drain_stays(env, web):
+    """Another tool removes one of the two leaving real servers while the run
+    waits: its delete is refused, the other delete is undone (the real server
+    comes back at weight 0, as the first batch left it), the first batch stays."""
+    env.kernel.add_dest(web, addr='10.0.0.5', port=80, weight=3, active_conns=1)
+
+    def meanwhile(sleeps):
+        del web['dests'][(2, '10.0.0.5', 80)]
+        web['dests'][(2, '10.0.0.1', 80)]['active_conns'] = 0
+    env.fake_time(meanwhile)
+    result = env.run(ipvs_table.main, {'services': [DRAIN_WEB], 'purge': True, 'drain_timeout': 30})
+    assert result['failed']
+    assert 'delete real server 10.0.0.5:80 from tcp 192.0.2.10:80' in result['msg']
+    assert 'the 1 operations that had taken effect were undone' in result['msg']
+    assert 'this was the removal after the drain' in result['msg']
+    assert sorted((key[1], dest['weight']) for key, dest in web['dests'].items()) == [
+        ('10.0.0.1', 0), ('10.0.0.2', 1), ('10.0.0.3', 1)]
+
+
+def test_drain_timeout_below_0_is_refused(env):
+    result = env.run(ipvs_table.main, {'services': [], 'purge': True, 'drain_timeout': -1})
+    assert result['failed'] and 'drain_timeout must be 0 or more seconds, not -1' in result['msg']
+    assert result['_kernel_changes'] == 0
