@@ -6,20 +6,24 @@
 A test puts this directory on sys.path (from MOLECULE_PROJECT_DIRECTORY) and imports it.
 """
 
+import contextlib
 import difflib
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
 import threading
 import time
+import uuid
 import warnings
 
 import lab
 
 LAB_PY = lab.__file__
 BOOT_ID = lab.BOOT_ID
+TRAFFIC_PY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "traffic.py")
 
 
 def assert_same_state(name, before, after, moment="before and after the reboot"):
@@ -126,3 +130,66 @@ def run_playbook(playbook, inventory, *options, timeout=900):
                ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
     return subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", inventory,
                            playbook, *options], env=env, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+class TrafficRun:
+    """A run of traffic.py in the background on a VM, as start_traffic started it."""
+
+    def __init__(self, host, base):
+        self.host = host
+        self.base = base  # its files: BASE.started, .stop, .json, .log
+
+    def wait_for(self, suffixes, seconds):
+        """Whether one of the run's files BASE<suffix> exists within SECONDS (one command on the VM)."""
+        exists = " || ".join(f"test -e {shlex.quote(self.base + suffix)}" for suffix in suffixes)
+        return self.host.run(f"for i in $(seq {int(seconds * 10)}); do {exists} && exit 0; sleep 0.1; done; exit 1").rc == 0
+
+    def read(self, suffix):
+        return self.host.run(f"cat {shlex.quote(self.base + suffix)}").stdout
+
+
+def start_traffic(host, url, directory="/tmp", wait=60, **options):
+    """Start traffic.py on a testinfra HOST against URL, in the background; return a TrafficRun once traffic flows.
+
+    OPTIONS are traffic.py's, underscores for dashes: rate=20, long_lived=4, hold=8, heartbeat=0.1, timeout=2;
+    duration defaults to 300 s here, a bound for a run that stop_traffic never ends. The script is copied to
+    DIRECTORY/lvs-traffic.py, and the run's files are DIRECTORY/lvs-traffic.<run id>.*.
+    """
+    options.setdefault("duration", 300)
+    run = TrafficRun(host, f"{directory}/lvs-traffic.{uuid.uuid4().hex[:12]}")
+    tool = f"{directory}/lvs-traffic.py"
+    host.ansible("copy", f"src={TRAFFIC_PY} dest={tool} mode=0644", check=False)
+    args = ["python3", tool, "--url", url, "--stop-file", f"{run.base}.stop", "--started", f"{run.base}.started",
+            "--out", f"{run.base}.json"]
+    for key, value in options.items():
+        args += [f"--{key.replace('_', '-')}", str(value)]
+    command = " ".join(shlex.quote(arg) for arg in args)
+    log = shlex.quote(f"{run.base}.log")
+    # Its own session, every descriptor redirected: the ssh command returns at once and its end stops nothing.
+    started = host.run(f"setsid nohup {command} >{log} 2>&1 </dev/null &")
+    assert started.rc == 0, f"could not start traffic.py: {started.stderr}"
+    assert run.wait_for([".started", ".json"], wait), f"traffic.py did not start in {wait} s:\n{run.read('.log')}"
+    return run
+
+
+def stop_traffic(run, wait=60):
+    """End a run of start_traffic (by its stop file) and return traffic.py's summary (a dict)."""
+    run.host.run(f"touch {shlex.quote(run.base + '.stop')}")
+    if not run.wait_for([".json"], wait):
+        log = run.read(".log")
+        with contextlib.suppress(ValueError, KeyError):
+            run.host.run(f"kill {int(json.loads(run.read('.started'))['pid'])}")
+        raise AssertionError(f"traffic.py wrote no summary in {wait} s after its stop file:\n{log}")
+    return json.loads(run.read(".json"))
+
+
+@contextlib.contextmanager
+def traffic(host, url, **options):
+    """Traffic while the block runs: `with labtest.traffic(host, url, rate=20) as summary:`; the dict
+    summary is traffic.py's summary once the block has ended."""
+    run = start_traffic(host, url, **options)
+    summary = {}
+    try:
+        yield summary
+    finally:
+        summary.update(stop_traffic(run))

@@ -5,6 +5,7 @@
 
 import json
 import os
+import shutil
 import socket
 import struct
 import subprocess
@@ -14,7 +15,12 @@ import time
 
 import pytest
 
-TRAFFIC_PY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "traffic.py")
+LAB_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, LAB_DIR)
+
+import labtest  # noqa: E402  pylint: disable=wrong-import-position
+
+TRAFFIC_PY = os.path.join(LAB_DIR, "traffic.py")
 
 
 class Server:
@@ -195,3 +201,32 @@ def test_a_stop_file_left_from_before_is_refused(server, tmp_path):
     (tmp_path / "stop").touch()
     process, out = traffic(server, tmp_path, "--duration", "1")
     assert process.wait(timeout=10) == 2 and not out.exists()
+
+
+class LocalHost:
+    """What the labtest helpers use of a testinfra host, on this machine."""
+
+    class Result:
+        def __init__(self, done):
+            self.rc, self.stdout, self.stderr = done.returncode, done.stdout, done.stderr
+
+    def run(self, command):
+        return self.Result(subprocess.run(command, shell=True, capture_output=True, text=True, check=False))
+
+    def ansible(self, module, args, check=True):
+        assert module == "copy" and not check
+        options = dict(arg.split("=", 1) for arg in args.split())
+        shutil.copyfile(options["src"], options["dest"])
+        return {"changed": True}
+
+
+def test_the_labtest_helpers_run_it_in_the_background(server, tmp_path):
+    with labtest.traffic(LocalHost(), f"http://127.0.0.1:{server.port}/", directory=str(tmp_path), rate=10, long_lived=1,
+                         heartbeat=0.1, timeout=1) as summary:
+        assert summary == {}
+        time.sleep(0.5)
+    assert summary["stopped_by"] == "stop_file" and summary["options"]["duration"] == 300
+    assert summary["ok"] == summary["requests"] >= 5 and summary["long_lived"]["completed"] == 1
+    files = sorted(os.listdir(tmp_path))
+    run = os.path.splitext(files[0])[0]
+    assert files == [f"{run}.{suffix}" for suffix in ("json", "log", "started", "stop")] + ["lvs-traffic.py"], files
