@@ -6,6 +6,7 @@
 A test puts this directory on sys.path (from MOLECULE_PROJECT_DIRECTORY) and imports it.
 """
 
+import base64
 import contextlib
 import difflib
 import json
@@ -133,54 +134,55 @@ def run_playbook(playbook, inventory, *options, timeout=900):
 
 
 class TrafficRun:
-    """A run of traffic.py in the background on a VM, as start_traffic started it."""
+    """A run of traffic.py in the background on a VM, as start_traffic started it: its files are BASE.py (the
+    script), BASE.started, .stop, .json (the summary) and .log."""
 
     def __init__(self, host, base):
         self.host = host
-        self.base = base  # its files: BASE.started, .stop, .json, .log
+        self.base = base
 
-    def wait_for(self, suffixes, seconds):
-        """Whether one of the run's files BASE<suffix> exists within SECONDS (one command on the VM)."""
-        exists = " || ".join(f"test -e {shlex.quote(self.base + suffix)}" for suffix in suffixes)
-        return self.host.run(f"for i in $(seq {int(seconds * 10)}); do {exists} && exit 0; sleep 0.1; done; exit 1").rc == 0
+    def path(self, suffix):
+        return shlex.quote(self.base + suffix)
 
-    def read(self, suffix):
-        return self.host.run(f"cat {shlex.quote(self.base + suffix)}").stdout
+    def wait_for(self, suffix, seconds):
+        """Shell: wait up to SECONDS for BASE<suffix> (or the summary) and print it; print the log and fail if
+        traffic.py wrote one (it writes nothing there unless it failed) or the time is up."""
+        return (f"for i in $(seq {int(seconds * 10)}); do for f in {self.path(suffix)} {self.path('.json')}; do "
+                f"test -e $f && exec cat $f; done; test -s {self.path('.log')} && break; sleep 0.1; done; "
+                f"echo 'traffic.py wrote no {suffix} in {seconds} s; its log:'; cat {self.path('.log')}; exit 1")
 
 
 def start_traffic(host, url, directory="/tmp", wait=60, **options):
     """Start traffic.py on a testinfra HOST against URL, in the background; return a TrafficRun once traffic flows.
 
     OPTIONS are traffic.py's, underscores for dashes: rate=20, long_lived=4, hold=8, heartbeat=0.1, timeout=2;
-    duration defaults to 300 s here, a bound for a run that stop_traffic never ends. The script is copied to
-    DIRECTORY/lvs-traffic.py, and the run's files are DIRECTORY/lvs-traffic.<run id>.*.
+    duration defaults to 300 s here, a bound for a run that stop_traffic never ends. The files of the run are
+    DIRECTORY/lvs-traffic.<run id>.*. One ssh command does it all: `ansible -m copy` would take seconds more.
     """
     options.setdefault("duration", 300)
     run = TrafficRun(host, f"{directory}/lvs-traffic.{uuid.uuid4().hex[:12]}")
-    tool = f"{directory}/lvs-traffic.py"
-    host.ansible("copy", f"src={TRAFFIC_PY} dest={tool} mode=0644", check=False)
-    args = ["python3", tool, "--url", url, "--stop-file", f"{run.base}.stop", "--started", f"{run.base}.started",
+    with open(TRAFFIC_PY, "rb") as fh:
+        script = base64.b64encode(fh.read()).decode()
+    args = [f"{run.base}.py", "--url", url, "--stop-file", f"{run.base}.stop", "--started", f"{run.base}.started",
             "--out", f"{run.base}.json"]
     for key, value in options.items():
         args += [f"--{key.replace('_', '-')}", str(value)]
-    command = " ".join(shlex.quote(arg) for arg in args)
-    log = shlex.quote(f"{run.base}.log")
-    # Its own session, every descriptor redirected: the ssh command returns at once and its end stops nothing.
-    started = host.run(f"setsid nohup {command} >{log} 2>&1 </dev/null &")
-    assert started.rc == 0, f"could not start traffic.py: {started.stderr}"
-    assert run.wait_for([".started", ".json"], wait), f"traffic.py did not start in {wait} s:\n{run.read('.log')}"
+    # The script travels in the command (one argument of `sh -c` on the VM: at most 128 KiB), and runs in a
+    # session of its own with every descriptor redirected: the ssh command ends and stops nothing.
+    started = host.run(f"echo {script} | base64 -d >{run.path('.py')} && "
+                       f"{{ setsid nohup python3 {' '.join(shlex.quote(arg) for arg in args)} >{run.path('.log')} 2>&1 </dev/null & }} && "
+                       + run.wait_for(".started", wait))
+    assert started.rc == 0, f"traffic.py did not start on the VM:\n{started.stdout}{started.stderr}"
     return run
 
 
 def stop_traffic(run, wait=60):
     """End a run of start_traffic (by its stop file) and return traffic.py's summary (a dict)."""
-    run.host.run(f"touch {shlex.quote(run.base + '.stop')}")
-    if not run.wait_for([".json"], wait):
-        log = run.read(".log")
-        with contextlib.suppress(ValueError, KeyError):
-            run.host.run(f"kill {int(json.loads(run.read('.started'))['pid'])}")
-        raise AssertionError(f"traffic.py wrote no summary in {wait} s after its stop file:\n{log}")
-    return json.loads(run.read(".json"))
+    done = run.host.run(f"touch {run.path('.stop')} && {run.wait_for('.json', wait)}")
+    if done.rc != 0:
+        run.host.run(f"kill $(sed -n 's/.*\"pid\": \\([0-9]*\\).*/\\1/p' {run.path('.started')})")
+        raise AssertionError(f"traffic.py ended with no summary:\n{done.stdout}{done.stderr}")
+    return json.loads(done.stdout)
 
 
 @contextlib.contextmanager

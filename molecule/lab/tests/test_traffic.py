@@ -5,7 +5,6 @@
 
 import json
 import os
-import shutil
 import socket
 import struct
 import subprocess
@@ -213,12 +212,6 @@ class LocalHost:
     def run(self, command):
         return self.Result(subprocess.run(command, shell=True, capture_output=True, text=True, check=False))
 
-    def ansible(self, module, args, check=True):
-        assert module == "copy" and not check
-        options = dict(arg.split("=", 1) for arg in args.split())
-        shutil.copyfile(options["src"], options["dest"])
-        return {"changed": True}
-
 
 def test_the_labtest_helpers_run_it_in_the_background(server, tmp_path):
     with labtest.traffic(LocalHost(), f"http://127.0.0.1:{server.port}/", directory=str(tmp_path), rate=10, long_lived=1,
@@ -229,4 +222,11 @@ def test_the_labtest_helpers_run_it_in_the_background(server, tmp_path):
     assert summary["ok"] == summary["requests"] >= 5 and summary["long_lived"]["completed"] == 1
     files = sorted(os.listdir(tmp_path))
     run = os.path.splitext(files[0])[0]
-    assert files == [f"{run}.{suffix}" for suffix in ("json", "log", "started", "stop")] + ["lvs-traffic.py"], files
+    assert files == [f"{run}.{suffix}" for suffix in ("json", "log", "py", "started", "stop")], files
+
+
+def test_the_labtest_helpers_show_why_it_did_not_start(tmp_path):
+    begun = time.monotonic()
+    with pytest.raises(AssertionError, match=r"(?s)traffic.py did not start.*its log:.*not an http:// URL"):
+        labtest.start_traffic(LocalHost(), "https://127.0.0.1/", directory=str(tmp_path))
+    assert time.monotonic() - begun < 5
