@@ -6,20 +6,25 @@
 A test puts this directory on sys.path (from MOLECULE_PROJECT_DIRECTORY) and imports it.
 """
 
+import base64
+import contextlib
 import difflib
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
 import threading
 import time
+import uuid
 import warnings
 
 import lab
 
 LAB_PY = lab.__file__
 BOOT_ID = lab.BOOT_ID
+TRAFFIC_PY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "traffic.py")
 
 
 def assert_same_state(name, before, after, moment="before and after the reboot"):
@@ -126,3 +131,67 @@ def run_playbook(playbook, inventory, *options, timeout=900):
                ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
     return subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", inventory,
                            playbook, *options], env=env, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+class TrafficRun:
+    """A run of traffic.py in the background on a VM, as start_traffic started it: its files are BASE.py (the
+    script), BASE.started, .stop, .json (the summary) and .log."""
+
+    def __init__(self, host, base):
+        self.host = host
+        self.base = base
+
+    def path(self, suffix):
+        return shlex.quote(self.base + suffix)
+
+    def wait_for(self, suffix, seconds):
+        """Shell: wait up to SECONDS for BASE<suffix> (or the summary) and print it; print the log and fail if
+        traffic.py wrote one (it writes nothing there unless it failed) or the time is up."""
+        return (f"for i in $(seq {int(seconds * 10)}); do for f in {self.path(suffix)} {self.path('.json')}; do "
+                f"test -e $f && exec cat $f; done; test -s {self.path('.log')} && break; sleep 0.1; done; "
+                f"echo 'traffic.py wrote no {suffix} in {seconds} s; its log:'; cat {self.path('.log')}; exit 1")
+
+
+def start_traffic(host, url, directory="/tmp", wait=60, **options):
+    """Start traffic.py on a testinfra HOST against URL, in the background; return a TrafficRun once traffic flows.
+
+    OPTIONS are traffic.py's, underscores for dashes: rate=20, long_lived=4, hold=8, heartbeat=0.1, timeout=2;
+    duration defaults to 300 s here, a bound for a run that stop_traffic never ends. The files of the run are
+    DIRECTORY/lvs-traffic.<run id>.*. One ssh command does it all: `ansible -m copy` would take seconds more.
+    """
+    options.setdefault("duration", 300)
+    run = TrafficRun(host, f"{directory}/lvs-traffic.{uuid.uuid4().hex[:12]}")
+    with open(TRAFFIC_PY, "rb") as fh:
+        script = base64.b64encode(fh.read()).decode()
+    args = [f"{run.base}.py", "--url", url, "--stop-file", f"{run.base}.stop", "--started", f"{run.base}.started",
+            "--out", f"{run.base}.json"]
+    for key, value in options.items():
+        args += [f"--{key.replace('_', '-')}", str(value)]
+    # The script travels in the command (one argument of `sh -c` on the VM: at most 128 KiB), and runs in a
+    # session of its own with every descriptor redirected: the ssh command ends and stops nothing.
+    started = host.run(f"echo {script} | base64 -d >{run.path('.py')} && "
+                       f"{{ setsid nohup python3 {' '.join(shlex.quote(arg) for arg in args)} >{run.path('.log')} 2>&1 </dev/null & }} && "
+                       + run.wait_for(".started", wait))
+    assert started.rc == 0, f"traffic.py did not start on the VM:\n{started.stdout}{started.stderr}"
+    return run
+
+
+def stop_traffic(run, wait=60):
+    """End a run of start_traffic (by its stop file) and return traffic.py's summary (a dict)."""
+    done = run.host.run(f"touch {run.path('.stop')} && {run.wait_for('.json', wait)}")
+    if done.rc != 0:
+        run.host.run(f"kill $(sed -n 's/.*\"pid\": \\([0-9]*\\).*/\\1/p' {run.path('.started')})")
+        raise AssertionError(f"traffic.py ended with no summary:\n{done.stdout}{done.stderr}")
+    return json.loads(done.stdout)
+
+
+@contextlib.contextmanager
+def traffic(host, url, **options):
+    """Traffic while the block runs: `with labtest.traffic(host, url, rate=20) as summary:`; the dict
+    summary is traffic.py's summary once the block has ended."""
+    run = start_traffic(host, url, **options)
+    summary = {}
+    try:
+        yield summary
+    finally:
+        summary.update(stop_traffic(run))
