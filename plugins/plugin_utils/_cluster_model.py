@@ -21,6 +21,7 @@ import yaml
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs.model import hostport, normalise_service, service_key
+from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs.model import service_label as kernel_label
 from ansible_collections.lvs.ipvs.plugins.module_utils._vocabulary import (
     DEFAULT_SCHEDULER,
     DEFAULT_TUNNEL_TYPE,
@@ -169,34 +170,28 @@ def normalise_model(services, hostvars):
         # What lvs.ipvs.ipvs_table will say of it, said now, before any host changes.
         errors = []
         kernel = normalise_service(ipvs_table_services([entry])[0], errors)
-        problems.extend(_module_problem(label, error, _kernel_label(kernel)) for error in errors)
+        problems.extend(_module_problem(label, error, kernel_label(kernel)) for error in errors)
         if errors:
             continue
         key = service_key(kernel)
         if key in keys:
             problems.append('Virtual services %s and %s are the same service (%s): merge them, or change the '
-                            'vip, protocol or port (or the fwmark) of one.' % (keys[key], label, _kernel_label(kernel)))
+                            'vip, protocol or port (or the fwmark) of one.' % (keys[key], label, kernel_label(kernel)))
             continue
         keys[key] = label
         resolved.append(entry)
     return resolved, problems
 
 
-def _module_problem(label, error, kernel_label):
+def _module_problem(label, error, module_label):
     """An ipvs_table message as a model problem: the service named as the model names it."""
-    for prefix in ('service ', kernel_label + ': '):
+    for prefix in ('service ', module_label + ': '):
         if error.startswith(prefix):
             error = error.split(': ', 1)[-1]
             break
     if error.startswith('real server '):
         return 'Virtual service %s, %s.' % (label, error)
     return 'Virtual service %s: %s.' % (label, error)
-
-
-def _kernel_label(service):
-    if service.get('fwmark'):
-        return 'fwmark %s, %s' % (service['fwmark'], service['family'])
-    return '%s %s' % (service['protocol'], hostport(service['vip'], service['port']))
 
 
 def ipvs_table_services(services):
