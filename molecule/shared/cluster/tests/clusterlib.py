@@ -73,7 +73,7 @@ KERNEL_STATE = {
 # What the roles wrote: every file, unit and record, with its time of change.
 FILES_STATE = {
     "files": ("ls -l --time-style=full-iso /etc/lvs /etc/systemd/system/lvs-* /usr/local/sbin/lvs-* "
-              "/var/lib/lvs-ipvs /etc/sysctl.d /etc/modules-load.d 2>/dev/null"),
+              "/var/lib/lvs-ipvs /etc/sysctl.d /etc/modules-load.d 2>/dev/null || true"),  # some are missing
     "units": "systemctl list-unit-files 'lvs-*' --no-legend --no-pager",
 }
 

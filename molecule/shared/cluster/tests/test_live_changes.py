@@ -6,7 +6,7 @@ directors drain what leaves before removing it, and the real servers lose their 
 The client runs molecule/lab/traffic.py: a steady stream of new requests and a few long-lived
 connections that exchange a request every 100 ms and close after a few seconds, as a client would.
 
-The scenario's model is put back when the module's tests are done.
+The last change puts the scenario's own model back, and the table is then what it was at the start.
 """
 
 import json
@@ -21,7 +21,7 @@ import yaml
 
 sys.path.insert(0, os.path.dirname(__file__))
 from clusterlib import (  # noqa: E402  pylint: disable=wrong-import-position
-    CLIENT, DIRECTOR, INVENTORY, METHOD, MODEL, REAL_SERVERS, VIP, WEIGHTS, host, labtest, model,
+    CLIENT, DIRECTOR, INVENTORY, METHOD, MODEL, REAL_SERVERS, RUNNER, VIP, WEIGHTS, host, labtest, model,
     requests_through_vip, site_playbook, url, whole_state)
 
 pytestmark = pytest.mark.skipif(
@@ -33,12 +33,6 @@ EVERY_HOST = [DIRECTOR, *REAL_SERVERS]
 LEAVING = sorted(WEIGHTS)[-1]  # the real server with the most weight in the scenarios
 STAYING = sorted(WEIGHTS)[0]
 TRAFFIC = {"rate": 10, "long_lived": 3, "hold": 5, "heartbeat": 0.1, "timeout": 3, "duration": 600}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def scenario_model_put_back():
-    yield
-    site_playbook()
 
 
 def with_model(services):
@@ -69,7 +63,7 @@ def test_a_wrong_model_changes_nothing_on_any_host():
     wrong = model()
     wrong[0]["real_servers"][-1] = {"host": "rs3", "weight": 3}  # a typo of rs2: no such host
     sticky = next(service for service in wrong if service["name"] == "sticky")
-    sticky["real_servers"].append({"address": host(STAYING).ansible.get_variables()["lvs_address"]})  # a duplicate
+    sticky["real_servers"].append({"address": RUNNER.get_variables(STAYING)["lvs_address"]})  # a duplicate
     before = {name: whole_state(name) for name in EVERY_HOST}
     for check in ((), ("--check", "--diff")):
         out = site_playbook(*with_model(wrong), *check, expect_success=False)
@@ -108,9 +102,9 @@ def test_a_director_that_does_not_see_the_model_keeps_its_table():
 
 def without(services, name):
     """SERVICES with the real server NAME (by host, or by its address) left out of every service."""
-    address = host(name).ansible.get_variables()["lvs_address"]
-    addresses = {address}
-    for interface in host(name).ansible.get_variables().get("lab_interfaces") or []:
+    variables = RUNNER.get_variables(name)
+    addresses = {variables["lvs_address"]}
+    for interface in variables.get("lab_interfaces") or []:
         addresses.update(entry.split("/")[0] for entry in interface.get("addresses") or [])
     for service in services:
         service["real_servers"] = [rs for rs in service["real_servers"]
@@ -118,14 +112,42 @@ def without(services, name):
     return services
 
 
+# The scenario's services on the first service's VIP: the others leave in the first change.
+ON_THE_VIP = [service["name"] for service in MODEL if service.get("vip") == VIP]
+TABLE_AT_START = {}
+
+
+def on_the_vip():
+    return [service for service in model() if service["name"] in ON_THE_VIP]
+
+
+@only_dr
+def test_a_whole_service_and_its_vip_leave_and_the_others_fail_no_request():
+    TABLE_AT_START["lines"] = sorted(host(DIRECTOR).check_output("ipvsadm -Sn").splitlines())
+    leaving = [service for service in MODEL if service["name"] not in ON_THE_VIP]
+    assert leaving, "the scenario has no service on another VIP"
+    summary = change_under_traffic(on_the_vip())
+    assert_nothing_failed(summary)
+    table = host(DIRECTOR).check_output("ipvsadm -Sn")
+    director_addresses = host(DIRECTOR).check_output("ip -br address show")
+    for service in leaving:
+        assert service["vip"] not in table, table
+        assert f" {service['vip']}/" not in director_addresses, director_addresses
+        for name in REAL_SERVERS:
+            assert f" {service['vip']}/" not in host(name).check_output("ip -br address show dev lo"), name
+
+
 def test_a_real_server_leaves_without_a_failed_request_or_a_cut_connection():
+    TABLE_AT_START.setdefault("lines", sorted(host(DIRECTOR).check_output("ipvsadm -Sn").splitlines()))
     before = requests_through_vip(2 * sum(WEIGHTS.values()))
     assert before[LEAVING] > 0, before
-    summary = change_under_traffic(without(model(), LEAVING))
+    changed = without(on_the_vip(), LEAVING)
+    changed[0]["real_servers"][0]["weight"] = 2  # and the one that stays gets another weight
+    summary = change_under_traffic(changed)
     assert_nothing_failed(summary)
     # Long-lived connections were open on the leaving real server, and ended as the client closed them.
     assert summary["long_lived"]["servers"].get(LEAVING, 0) > 0, summary["long_lived"]
-    address = host(LEAVING).ansible.get_variables()["lvs_address"]
+    address = RUNNER.get_variables(LEAVING)["lvs_address"]
     table = host(DIRECTOR).check_output("ipvsadm -Sn")
     assert f" -r {address}:" not in table, table
     answered = requests_through_vip(2 * sum(WEIGHTS.values()))
@@ -134,30 +156,15 @@ def test_a_real_server_leaves_without_a_failed_request_or_a_cut_connection():
         # The real server took the VIP down after the director stopped sending to it.
         assert f" {VIP}/32" not in host(LEAVING).check_output("ip -br address show dev lo")
     else:
-        gateway = host(LEAVING).ansible.get_variables()["real_server_nat_gateway"]
+        gateway = RUNNER.get_variables(LEAVING)["real_server_nat_gateway"]
         assert f"via {gateway}" not in host(LEAVING).check_output("ip -4 route show default")
 
 
-def test_a_real_server_joins_and_weights_change_without_a_failed_request():
-    changed = model()
-    for real_server in changed[0]["real_servers"]:
-        real_server["weight"] = 4 - real_server.get("weight", 1)  # 1 and 3 swap
-    summary = change_under_traffic(changed)
+def test_a_real_server_joins_and_weights_change_back_without_a_failed_request():
+    # The scenario's own model again: the real server joins, the other's weight changes back, and in dr
+    # the service on the other VIP comes back.
+    summary = change_under_traffic(model())
     assert_nothing_failed(summary)
-    table = host(DIRECTOR).check_output("ipvsadm -Ln")
-    for real_server in changed[0]["real_servers"]:
-        address = host(real_server["host"]).ansible.get_variables()["lvs_address"]
-        assert any(address in line and line.split()[-3] == str(real_server["weight"]) for line in table.splitlines()), table
+    assert sorted(host(DIRECTOR).check_output("ipvsadm -Sn").splitlines()) == TABLE_AT_START["lines"]
     answered = requests_through_vip(2 * sum(WEIGHTS.values()))
     assert answered["FAILED"] == 0 and set(answered) == set(WEIGHTS), answered
-
-
-@only_dr
-def test_a_whole_service_and_its_vip_leave_and_the_others_fail_no_request():
-    leaving = next(service for service in MODEL if service["vip"] != VIP)
-    summary = change_under_traffic([service for service in model() if service["name"] != leaving["name"]])
-    assert_nothing_failed(summary)
-    assert leaving["vip"] not in host(DIRECTOR).check_output("ipvsadm -Sn")
-    assert f" {leaving['vip']}/" not in host(DIRECTOR).check_output("ip -br address show")
-    for name in REAL_SERVERS:
-        assert f" {leaving['vip']}/" not in host(name).check_output("ip -br address show dev lo"), name
