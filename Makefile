@@ -74,9 +74,21 @@ tree: | $(BIN)/.installed
 	@tools/collection-tree.sh $(BUILD) >/dev/null
 
 .PHONY: lint
-lint: setup ## yamllint and ansible-lint (production profile)
+lint: setup ## yamllint, ansible-lint (production profile) and the changelog's fragments and release notes
 	$(BIN)/yamllint --strict .
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/ansible-lint --nocolor
+	$(BIN)/antsibull-changelog lint
+	$(BIN)/antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml
+	@# CHANGELOG.rst is what changelogs/changelog.yaml gives: nobody edited one without the other.
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/antsibull-changelog generate --output $(BUILD)/CHANGELOG.rst
+	@diff -u CHANGELOG.rst $(BUILD)/CHANGELOG.rst || \
+	  { echo "lint: CHANGELOG.rst is not what changelogs/changelog.yaml gives; run antsibull-changelog generate"; exit 1; }
+
+# At a release, after setting its version in galaxy.yml: the fragments in changelogs/fragments/
+# become that release in changelogs/changelog.yaml and CHANGELOG.rst, and are removed.
+.PHONY: changelog
+changelog: setup ## at a release: turn the changelog fragments into the release of galaxy.yml's version
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/antsibull-changelog release
 
 .PHONY: sanity
 sanity: setup tree $(SANITY_VENV)/.installed ## ansible-test sanity, with no ignore entries
