@@ -107,18 +107,21 @@ unit: setup tree $(LOWEST_VENV)/.installed ## unit tests (pinned ansible-core wi
 	cd $(TREE) && PYTHONPATH=$(CURDIR)/$(PYROUTE2_OLD_DIR):$(CURDIR)/$(BUILD) $(CURDIR)/$(BIN)/pytest -p no:cacheprovider tests/unit
 	@echo "== unit tests, $$($(LOWEST_VENV)/bin/python $(UNIT_VERSIONS)) (the lowest meta/runtime.yml claims)"
 	cd $(TREE) && PYTHONPATH=$(CURDIR)/$(BUILD) $(CURDIR)/$(LOWEST_VENV)/bin/pytest -p no:cacheprovider tests/unit
-	@echo "== unit tests of the lab tool"
-	$(BIN)/pytest -p no:cacheprovider molecule/lab/tests
+	@echo "== unit tests of the lab tool and the build's tarball check"
+	$(BIN)/pytest -p no:cacheprovider molecule/lab/tests tools/tests
 
 .PHONY: build
-build: setup ## build the collection tarball into .build/, install it apart and list its modules
+build: setup ## build the collection tarball into .build/, check what it holds, install it apart and list its modules
 	rm -rf $(BUILD)/dist $(BUILD)/installed
 	$(BIN)/ansible-galaxy collection build --output-path $(BUILD)/dist .
+	$(BIN)/python tools/check_collection_tarball.py $(BUILD)/dist/lvs-ipvs-*.tar.gz
 	$(BIN)/ansible-galaxy collection install --offline --force -p $(BUILD)/installed $(BUILD)/dist/lvs-ipvs-*.tar.gz
 	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/$(BUILD)/installed $(BIN)/ansible-doc -l lvs.ipvs | tee $(BUILD)/modules.txt
 	@for module in $$(ls plugins/modules | sed -n 's/\.py$$//p'); do \
 	  grep -q "^lvs\.ipvs\.$$module " $(BUILD)/modules.txt || { echo "build: lvs.ipvs.$$module is missing from the installed collection"; exit 1; }; \
 	done
+	@placeholders=$$(grep -rlE 'example\.invalid|MAINTAINER_GITHUB_HANDLE' galaxy.yml plugins | xargs); \
+	  if [ -n "$$placeholders" ]; then echo "build: before publishing, fill in the placeholders in: $$placeholders"; fi
 
 .PHONY: lab
 lab: setup ## build (or reuse) the lab's UML kernel and base image
