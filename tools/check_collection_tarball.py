@@ -1,4 +1,6 @@
-#!/usr/bin/env python3
+# Copyright: (c) 2026, lvs.ipvs contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Check what a built collection tarball holds, for `make build`.
 
 Prints every file of the tarball, then fails (exit 1) when it holds a file that
@@ -7,7 +9,7 @@ a file a user needs is missing: the collection's metadata, README, LICENSE and
 changelog, and every file git tracks under plugins/, roles/, playbooks/ and
 meta/.
 
-    tools/check_collection_tarball.py TARBALL [SOURCE_DIR]
+    python tools/check_collection_tarball.py TARBALL [SOURCE_DIR]
 """
 
 from __future__ import annotations

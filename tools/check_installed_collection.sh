@@ -21,18 +21,22 @@ export ANSIBLE_COLLECTIONS_PATH="$dest" ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 
 fail() { echo "check_installed_collection (ansible-core $version): $*"; exit 1; }
 
 "$bin/ansible-doc" -l lvs.ipvs >"$dest/modules.txt"
-for module in $(ls "$here/../plugins/modules" | sed -n 's/\.py$//p'); do
+for path in "$here"/../plugins/modules/*.py; do
+  module=$(basename "$path" .py)
   grep -q "^lvs\.ipvs\.$module " "$dest/modules.txt" || fail "lvs.ipvs.$module is missing from ansible-doc -l"
   "$bin/ansible-doc" "lvs.ipvs.$module" >"$dest/$module.txt" 2>&1 || { cat "$dest/$module.txt"; fail "ansible-doc lvs.ipvs.$module failed"; }
   if grep -q '!UNKNOWN' "$dest/$module.txt"; then fail "ansible-doc lvs.ipvs.$module shows an (!UNKNOWN) author"; fi
 done
 echo "ansible-doc: $(wc -l <"$dest/modules.txt") modules listed and rendered"
 
-for role in $(ls "$here/../roles"); do
+roles=()
+for path in "$here"/../roles/*/; do
+  role=$(basename "$path")
+  roles+=("$role")
   "$bin/ansible-doc" -t role "lvs.ipvs.$role" >"$dest/role-$role.txt" 2>&1 \
     || { cat "$dest/role-$role.txt"; fail "ansible-doc -t role lvs.ipvs.$role failed"; }
 done
-echo "ansible-doc -t role: $(ls "$here/../roles" | xargs) rendered"
+echo "ansible-doc -t role: ${roles[*]} rendered"
 
 "$bin/ansible-playbook" lvs.ipvs.site --syntax-check -i localhost, >"$dest/site.txt" 2>&1 \
   || { cat "$dest/site.txt"; fail "ansible-playbook lvs.ipvs.site --syntax-check failed"; }

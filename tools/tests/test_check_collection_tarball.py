@@ -1,3 +1,6 @@
+# Copyright: (c) 2026, lvs.ipvs contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """tools/check_collection_tarball.py: what a collection tarball may hold and must hold."""
 
 from __future__ import annotations
