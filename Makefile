@@ -20,7 +20,9 @@ LOWEST_VENV := $(VENV)/ansible-core-lowest
 # on the controller, which Debian 12 does not ship: the newest such python3.N on PATH or among pyenv's
 # versions, or PYTHON_NEWEST=/path/to/python3. Without one, its passes are skipped with a notice, and
 # fail in CI (CI=true), where they must run.
-PYTHON_NEWEST ?= $(shell tools/find-python.sh 3.12 3.14)
+ifeq ($(origin PYTHON_NEWEST),undefined)
+PYTHON_NEWEST := $(shell tools/find-python.sh 3.12 3.14)
+endif
 NEWEST_VENV := $(VENV)/ansible-core-newest
 ifneq ($(strip $(PYTHON_NEWEST)),)
 NEWEST_UNIT := $(NEWEST_VENV)/.installed
