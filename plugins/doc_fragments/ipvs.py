@@ -9,16 +9,37 @@ from __future__ import annotations
 class ModuleDocFragment(object):
     """Documentation shared by the IPVS modules (ipvs_service, ipvs_real, ipvs_table, ipvs_info)."""
 
-    # What every IPVS module needs and how it behaves.
+    # What every IPVS module needs, ipvs_info included. ansible-doc joins the requirements with
+    # commas into one sentence: each is a short phrase, without a comma or a full stop.
     DOCUMENTATION = r"""
 options: {}
 requirements:
-  - Python 3 on the managed host; the modules use its standard library only (no pyroute2 or other library).
-  - Root privileges on the managed host (C(CAP_NET_ADMIN)); use C(become=true).
-  - A Linux kernel with IPVS (C(CONFIG_IP_VS)), as module or built in; C(modprobe) (package C(kmod)) to load modules.
+  - Python 3 on the managed host (the standard library only; no pyroute2)
+  - root on the managed host (C(CAP_NET_ADMIN); use C(become))
+  - a Linux kernel with IPVS (C(CONFIG_IP_VS)) as a module or built in
+attributes:
+  action_group:
+    support: full
+    membership:
+      - lvs.ipvs.ipvs
+    description: Use C(group/lvs.ipvs.ipvs) in C(module_defaults) to set defaults for this module.
 notes:
-  - The modules talk to the kernel over generic netlink, like C(ipvsadm), and change the live IPVS table only. Nothing
-    here makes the table survive a reboot; the C(lvs.ipvs.director) role does that.
+  - The modules talk to the kernel over generic netlink, as C(ipvsadm) does.
+seealso:
+  - name: ipvsadm(8)
+    description: The IPVS administration tool; C(ipvsadm -Ln) lists the same table, and the modules that change it report their changes in its rule syntax.
+    link: https://manpages.debian.org/bookworm/ipvsadm/ipvsadm.8.en.html
+"""
+
+    # What the modules that change the table (ipvs_service, ipvs_real, ipvs_table) need and how
+    # they behave; ipvs_info only reads and extends DOCUMENTATION alone.
+    CHANGES = r"""
+options: {}
+requirements:
+  - C(modprobe) (package C(kmod)) to load the IPVS kernel modules
+notes:
+  - The modules change the live IPVS table only. Nothing here makes the table survive a reboot; the
+    C(lvs.ipvs.director) role does that.
   - If the C(ip_vs) kernel module is not loaded, a module that changes the table loads it with C(modprobe), and the
     scheduler module (C(ip_vs_<scheduler>)) and persistence engine module (C(ip_vs_pe_sip)) a service needs.
     In check mode nothing is loaded; the modules only check that C(modprobe) could load them.
@@ -27,11 +48,7 @@ notes:
   - The whole request is checked before the first change. If the kernel refuses part of a run, the changes of that
     run that had taken effect are undone. If the kernel accepts a setting but does not apply it (an older kernel
     ignores attributes it does not know, such as tunnel types before Linux 5.2), the module fails and says which.
-  - The modules that change the table return every change in C(operations), as the equivalent C(ipvsadm) rule.
-seealso:
-  - name: ipvsadm(8)
-    description: The IPVS administration tool, whose rule syntax the modules use to report their changes.
-    link: https://manpages.debian.org/bookworm/ipvsadm/ipvsadm.8.en.html
+  - The modules return every change in C(operations), as the equivalent C(ipvsadm) rule.
 """
 
     # The options that identify a virtual service.

@@ -32,6 +32,16 @@ import sys
 PACKAGE = 'pyroute2'
 # Set on the bare package object so that a second preload recognises it.
 _BARE = '_lvs_ipvs_bare_package'
+# What a module that needs pyroute2 fails with when it is missing: the names to install it by,
+# as Debian's package manager and pip know it, and the interpreter that lacks it.
+MISSING = ('pyroute2 (0.7.2 or later) is missing from the Python that runs the module on the managed host ({python}): '
+           'install the Debian package python3-pyroute2, or pyroute2 from PyPI (pip install pyroute2), or point '
+           'ansible_python_interpreter at a Python that has it.')
+
+
+def missing_message():
+    """The error message for a managed host whose Python has no pyroute2."""
+    return MISSING.format(python=sys.executable or 'python3')
 
 
 def _forget():

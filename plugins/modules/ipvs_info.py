@@ -10,14 +10,14 @@ DOCUMENTATION = r"""
 ---
 module: ipvs_info
 short_description: Read the IPVS table, its statistics, timeouts and sync daemons
-version_added: 1.0.0
+version_added: 0.1.0
 description:
   - Returns the kernel's IPVS table (virtual services with their real servers), in the same form the other IPVS
     modules take as options, with statistics and connection counters; the connection timeouts; the connection
     synchronisation daemons; the IPVS version and the size of the connection hash table.
   - It changes nothing and does not load the C(ip_vs) kernel module; when IPVS is not loaded it says so in RV(loaded).
 author:
-  - lvs.ipvs contributors (!UNKNOWN)
+  - lvs.ipvs contributors (@MAINTAINER_GITHUB_HANDLE)
 extends_documentation_fragment:
   - lvs.ipvs.ipvs
 attributes:

@@ -10,7 +10,7 @@ DOCUMENTATION = r"""
 ---
 module: ipvs_real
 short_description: Manage one real server of an IPVS virtual service, including draining it
-version_added: 1.0.0
+version_added: 0.1.0
 description:
   - Adds, changes, drains or removes one real server of an existing virtual service of the kernel's IPVS table.
   - The service is identified as in M(lvs.ipvs.ipvs_service) and must exist for O(state=present); this module never
@@ -18,9 +18,10 @@ description:
   - With O(state=present) the real server is declared completely; a setting left out takes its default. Settings are
     changed in place, so established connections are kept.
 author:
-  - lvs.ipvs contributors (!UNKNOWN)
+  - lvs.ipvs contributors (@MAINTAINER_GITHUB_HANDLE)
 extends_documentation_fragment:
   - lvs.ipvs.ipvs
+  - lvs.ipvs.ipvs.changes
   - lvs.ipvs.ipvs.service_key
   - lvs.ipvs.ipvs.real_server
 attributes:

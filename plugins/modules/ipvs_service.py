@@ -10,7 +10,7 @@ DOCUMENTATION = r"""
 ---
 module: ipvs_service
 short_description: Manage one IPVS virtual service and, optionally, its real servers
-version_added: 1.0.0
+version_added: 0.1.0
 description:
   - Adds, changes or removes one virtual service of the kernel's IPVS table (Linux Virtual Server), identified by
     protocol, VIP and port or by firewall mark.
@@ -21,9 +21,10 @@ description:
     first.
   - To manage many services in one task, use M(lvs.ipvs.ipvs_table).
 author:
-  - lvs.ipvs contributors (!UNKNOWN)
+  - lvs.ipvs contributors (@MAINTAINER_GITHUB_HANDLE)
 extends_documentation_fragment:
   - lvs.ipvs.ipvs
+  - lvs.ipvs.ipvs.changes
   - lvs.ipvs.ipvs.service_key
   - lvs.ipvs.ipvs.service
 attributes:

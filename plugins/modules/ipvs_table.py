@@ -10,7 +10,7 @@ DOCUMENTATION = r"""
 ---
 module: ipvs_table
 short_description: Manage the whole IPVS table, or the part one owner manages, in one task
-version_added: 1.0.0
+version_added: 0.1.0
 description:
   - Makes the kernel's IPVS table hold the listed virtual services with their real servers, in one task and with
     one batched netlink conversation, however many services there are.
@@ -22,9 +22,10 @@ description:
     first.
   - The whole request is checked before the first change; a request with a problem changes nothing.
 author:
-  - lvs.ipvs contributors (!UNKNOWN)
+  - lvs.ipvs contributors (@MAINTAINER_GITHUB_HANDLE)
 extends_documentation_fragment:
   - lvs.ipvs.ipvs
+  - lvs.ipvs.ipvs.changes
 attributes:
   check_mode:
     support: full

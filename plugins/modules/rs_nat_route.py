@@ -10,7 +10,7 @@ DOCUMENTATION = r"""
 ---
 module: rs_nat_route
 short_description: Send an LVS NAT real server's replies back through the director
-version_added: 1.0.0
+version_added: 0.1.0
 description:
   - With NAT forwarding the director rewrites the destination of the client's packets and must rewrite the source
     of the replies; so the replies of a NAT real server must go back through the director's inner address.
@@ -29,11 +29,17 @@ description:
     set the request up on a freshly booted host; the C(lvs.ipvs.real_server) role writes them into its boot script, so
     that the host has after a reboot the routes and rules the module applied live.
 author:
-  - lvs.ipvs contributors (!UNKNOWN)
+  - lvs.ipvs contributors (@MAINTAINER_GITHUB_HANDLE)
 requirements:
-  - pyroute2 (0.7.2 or later; Debian package C(python3-pyroute2)) on the managed host.
-  - A kernel with policy routing by protocol and port (Linux 4.17 or later) for O(rules) with O(rules[].port).
+  - pyroute2 0.7.2 or later on the managed host (Debian package C(python3-pyroute2); on PyPI C(pyroute2))
+  - root on the managed host (use C(become))
+  - Linux 4.17 or later (policy routing by protocol and port) for O(rules) with O(rules[].port)
 attributes:
+  action_group:
+    support: full
+    membership:
+      - lvs.ipvs.real_server
+    description: Use C(group/lvs.ipvs.real_server) in C(module_defaults) to set defaults for this module.
   check_mode:
     support: full
     description: Check mode plans through the same code as a real run and reports the same operations.
@@ -120,7 +126,6 @@ options:
     type: bool
     default: false
 notes:
-  - Runs as root (use C(become)).
   - The record of a replaced default route, and of the policy table and priority in use, is
     C(/var/lib/lvs-ipvs/rs_nat_route.json).
 seealso:
@@ -134,6 +139,7 @@ EXAMPLES = r"""
 - name: The director's inner address becomes the default route
   lvs.ipvs.rs_nat_route:
     gateway: 10.10.0.1
+  become: true
 
 - name: Keep the default route; replies of the web server on port 8080 go through the director
   lvs.ipvs.rs_nat_route:
@@ -143,6 +149,7 @@ EXAMPLES = r"""
       - source: 10.10.0.11
         protocol: tcp
         port: 8080
+  become: true
 
 - name: Add the rule of a new port and keep the rules already there, until the directors no longer use them
   lvs.ipvs.rs_nat_route:
@@ -153,16 +160,19 @@ EXAMPLES = r"""
         protocol: tcp
         port: 8081
     purge: false
+  become: true
 
 - name: Route the replies through the director and keep the commands that do it at boot
   lvs.ipvs.rs_nat_route:
     gateway: 10.10.0.1
     return_commands: true
   register: nat_route
+  become: true
 
 - name: Put the previous default route back
   lvs.ipvs.rs_nat_route:
     state: absent
+  become: true
 """
 
 RETURN = r"""

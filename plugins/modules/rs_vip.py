@@ -10,7 +10,7 @@ DOCUMENTATION = r"""
 ---
 module: rs_vip
 short_description: Put the LVS VIPs of a real server in place for direct routing (DR) or tunnelling (TUN)
-version_added: 1.0.0
+version_added: 0.1.0
 description:
   - Prepares a Linux Virtual Server real server to accept the traffic a director forwards to its VIPs. One call
     declares the VIPs of the host (O(vips)); with O(purge=true) it is the whole set, and the VIPs this module put in
@@ -34,11 +34,17 @@ description:
   - The host-wide settings (O(arp_ignore), O(arp_announce), O(arp_interface), O(rp_filter)) are those of the latest
     call that lists a VIP as present or purges; they apply to every VIP the module manages.
 author:
-  - lvs.ipvs contributors (!UNKNOWN)
+  - lvs.ipvs contributors (@MAINTAINER_GITHUB_HANDLE)
 requirements:
-  - pyroute2 (0.7.2 or later; Debian package C(python3-pyroute2)) on the managed host.
-  - C(modprobe) (package C(kmod)) when a tunnel kernel module must be loaded.
+  - pyroute2 0.7.2 or later on the managed host (Debian package C(python3-pyroute2); on PyPI C(pyroute2))
+  - root on the managed host (use C(become))
+  - C(modprobe) (package C(kmod)) when a tunnel kernel module must be loaded
 attributes:
+  action_group:
+    support: full
+    membership:
+      - lvs.ipvs.real_server
+    description: Use C(group/lvs.ipvs.real_server) in C(module_defaults) to set defaults for this module.
   check_mode:
     support: full
     description: Check mode plans through the same code as a real run and reports the same operations.
@@ -140,7 +146,6 @@ options:
     choices: [0, 2]
     default: 0
 notes:
-  - Runs as root (use C(become)).
   - The IPv6 tunnel devices assume that the director reaches the real server over IPv6 (the same family outside and
     inside the tunnel).
   - A VIP that is already on another device, where the module did not put it, is an error rather than moved, since on
@@ -165,6 +170,7 @@ EXAMPLES = r"""
   lvs.ipvs.rs_vip:
     vips:
       - vip: 192.0.2.10
+  become: true
 
 - name: All the VIPs of the host; remove those it put in place earlier and that are no longer listed
   lvs.ipvs.rs_vip:
@@ -181,12 +187,14 @@ EXAMPLES = r"""
         tunnel_type: gue
         tunnel_port: 6080
       - vip: 2001:db8::10
+  become: true
 
 - name: Remove one VIP (and what only it needed), keep the others
   lvs.ipvs.rs_vip:
     vips:
       - vip: 192.0.2.10
         state: absent
+  become: true
 
 - name: Put the VIPs in place and keep the commands that do it at boot
   lvs.ipvs.rs_vip:
@@ -195,6 +203,7 @@ EXAMPLES = r"""
     vips:
       - vip: 192.0.2.10
   register: vips
+  become: true
 
 - name: Write the boot script
   ansible.builtin.copy:
@@ -206,6 +215,7 @@ EXAMPLES = r"""
       {% endfor %}
     dest: /usr/local/sbin/vips-up
     mode: "0755"
+  become: true
 """
 
 RETURN = r"""

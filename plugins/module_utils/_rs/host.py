@@ -25,11 +25,9 @@ import socket
 import tempfile
 import traceback
 
-from ansible.module_utils.basic import missing_required_lib
-
 from ansible_collections.lvs.ipvs.plugins.module_utils._common import LvsError
 from ansible_collections.lvs.ipvs.plugins.module_utils._common import run_module as common_run_module
-from ansible_collections.lvs.ipvs.plugins.module_utils._pyroute2 import preload
+from ansible_collections.lvs.ipvs.plugins.module_utils._pyroute2 import missing_message, preload
 from ansible_collections.lvs.ipvs.plugins.module_utils._rs.nat import NatLive, Route, Rule
 from ansible_collections.lvs.ipvs.plugins.module_utils._rs.vip import (
     DEVICE_MODULES,
@@ -83,7 +81,7 @@ def run_module(module, run):
     """The end of rs_vip and rs_nat_route: fail without pyroute2, then the
     collection's one run_module (``run()`` returns the result)."""
     if not HAS_PYROUTE2:
-        module.fail_json(msg=missing_required_lib('pyroute2'), exception=PYROUTE2_IMPORT_ERROR)
+        module.fail_json(msg=missing_message(), exception=PYROUTE2_IMPORT_ERROR)
     common_run_module(module, run)
 
 

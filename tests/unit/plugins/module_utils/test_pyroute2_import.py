@@ -101,7 +101,13 @@ def test_missing_pyroute2_raises_import_error():
                     raise ImportError('hidden: ' + name)
         sys.meta_path.insert(0, Hide())
         from ansible_collections.lvs.ipvs.plugins.module_utils._rs import host as _rs_host
-        print(json.dumps(dict(has=_rs_host.HAS_PYROUTE2, error=str(_rs_host.PYROUTE2_IMPORT_ERROR))))
+        from ansible_collections.lvs.ipvs.plugins.module_utils._pyroute2 import missing_message
+        print(json.dumps(dict(has=_rs_host.HAS_PYROUTE2, error=str(_rs_host.PYROUTE2_IMPORT_ERROR),
+                              message=missing_message(), python=sys.executable)))
     ''')
     assert found['has'] is False
     assert 'pyroute2' in found['error']
+    # The message names the package by Debian's name and by pip's, and the interpreter without it.
+    assert 'install the Debian package python3-pyroute2' in found['message']
+    assert 'pyroute2 from PyPI (pip install pyroute2)' in found['message']
+    assert '(%s)' % found['python'] in found['message']

@@ -10,6 +10,7 @@ import errno
 
 import pytest
 
+from ansible_collections.lvs.ipvs.plugins.module_utils._rs import host as _rs_host
 from ansible_collections.lvs.ipvs.plugins.modules import rs_nat_route
 from ansible_collections.lvs.ipvs.tests.unit.plugins.modules.rs_fake_kernel import install_fake_kernel
 from ansible_collections.lvs.ipvs.tests.unit.plugins.modules.rs_fake_kernel import run as run_module
@@ -28,6 +29,13 @@ def kernel_fixture(tmp_path, monkeypatch):
 
 def run(**kwargs):
     return run_module(rs_nat_route, **kwargs)
+
+
+def test_missing_pyroute2_names_the_packages(kernel, monkeypatch):
+    monkeypatch.setattr(_rs_host, 'HAS_PYROUTE2', False)
+    result = run(gateway='10.10.0.1')
+    assert result['failed'] and 'python3-pyroute2' in result['msg'] and 'pip install pyroute2' in result['msg']
+    assert main_default(kernel) == [('10.0.2.2', 0)]
 
 
 def main_default(kernel):

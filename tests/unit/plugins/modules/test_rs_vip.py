@@ -160,7 +160,10 @@ def test_missing_tunnel_device_after_modprobe_is_explained(kernel, monkeypatch):
 def test_missing_pyroute2_is_reported(kernel, monkeypatch):
     monkeypatch.setattr(_rs_host, 'HAS_PYROUTE2', False)
     result = run(**vips(DR))
-    assert result['failed'] and 'pyroute2' in result['msg']
+    assert result['failed']
+    # The names to install it by, for Debian's package manager and for pip.
+    assert 'Debian package python3-pyroute2' in result['msg']
+    assert 'pip install pyroute2' in result['msg']
 
 
 def test_purge_removes_what_the_module_put_there_earlier_only(kernel):
