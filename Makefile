@@ -38,7 +38,7 @@ UNIT_VERSIONS := -c 'import importlib.metadata as m; print("ansible-core %s, pyr
 LAB := $(BIN)/python molecule/lab/lab.py
 # Molecule scenarios that `make test` runs, JOBS at a time, each in a lab of its own; the
 # longest first (ipvs_modules: every module option, four passes each, about 15 minutes).
-SCENARIOS ?= ipvs_modules smoke real_server dr nat tun fullnat fullnat_iptables
+SCENARIOS ?= ipvs_modules ipvs_modules_trixie smoke real_server dr nat nat_trixie tun fullnat fullnat_iptables
 JOBS ?= 4
 
 .PHONY: help

@@ -4,7 +4,7 @@
 """The lvs.ipvs VM lab: User-Mode Linux VMs with a real IPVS kernel on userspace networks.
 
 Commands (run as root):
-  lab.py build                       build (or reuse) the UML kernel and the base image
+  lab.py build [RELEASE...]          build (or reuse) the UML kernel and the base images (of every release)
   lab.py up NAME TOPOLOGY.yml        start a lab, wait for ssh, write state and inventory
   lab.py down NAME... [--stale]      stop labs and remove everything they left
   lab.py status [NAME]               show labs and their VMs
@@ -15,7 +15,8 @@ Commands (run as root):
 
 Everything lives under ${LVS_LAB_CACHE:-$HOME/.cache/lvs-ipvs-lab}:
   kernel/<key>/         the built kernel (linux), its modules and config, shared by every checkout
-  image/<key>.img       the base image (read-only backing file of every VM), shared by every checkout
+  image/<key>.img       a base image (read-only backing file of every VM), one per Debian release
+                        (bookworm, the default, and trixie: a VM's `image:`), shared by every checkout
   run/<checkout>/<NAME>/  one directory per running lab of this checkout (<checkout> is a hash of its
                         path): sockets, copy-on-write disks, logs, ssh key
 The code is the package lvslab next to this file, one module per concern; this file is its command line.
@@ -30,6 +31,7 @@ import sys
 
 from lvslab import image, lifecycle, prune, reboot
 from lvslab.common import LabError
+from lvslab.image import DEFAULT_RELEASE
 from lvslab.processes import lab_processes
 from lvslab.reboot import BOOT_ID, REBOOT_HANG_SECONDS, REBOOT_LINE
 from lvslab.ssh import ssh_banner, ssh_base
@@ -41,9 +43,10 @@ __all__ = ["BOOT_ID", "REBOOT_LINE", "LabError", "console_log", "main"]
 
 
 def cmd_build(args: argparse.Namespace) -> None:
-    kernel, path = image.build(args.jobs)
+    kernel, images = image.build(args.jobs, tuple(args.releases) or image.RELEASES)
     print(f"kernel: {kernel.binary} ({kernel.release})")
-    print(f"image:  {path}")
+    for release, path in images.items():
+        print(f"image:  {path} ({release})")
 
 
 def cmd_up(args: argparse.Namespace) -> None:
@@ -77,7 +80,8 @@ def cmd_status(args: argparse.Namespace) -> None:
         for vm in state["vms"]:
             alive = vm.get("pid") in procs
             ssh = "ssh ok" if alive and ssh_banner(vm["port"]) else "no ssh"
-            print(f"  {vm['name']:<24} 127.0.0.1:{vm['port']:<6} {'running' if alive else 'stopped':<8} {ssh}")
+            print(f"  {vm['name']:<24} 127.0.0.1:{vm['port']:<6} {vm.get('image', DEFAULT_RELEASE):<9} "
+                  f"{'running' if alive else 'stopped':<8} {ssh}")
 
 
 def cmd_ssh(args: argparse.Namespace) -> None:
@@ -103,7 +107,9 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="\n".join(__doc__.splitlines()[2:]))
     sub = parser.add_subparsers(dest="cmd", required=True)
-    p = sub.add_parser("build", help="build (or reuse) the kernel and the base image")
+    p = sub.add_parser("build", help="build (or reuse) the kernel and the base images")
+    p.add_argument("releases", nargs="*", metavar="release",
+                   help=f"only the images of these Debian releases (default: all, {', '.join(image.RELEASES)})")
     p.add_argument("-j", "--jobs", type=int, default=0, help="parallel compile jobs (default: CPU count)")
     p.set_defaults(func=cmd_build)
     p = sub.add_parser("up", help="start a lab from a topology file")

@@ -12,7 +12,7 @@ import subprocess
 import threading
 import time
 
-from .common import LAB_DIR, cache_dir, locked, log, run, sha
+from .common import LAB_DIR, LabError, cache_dir, locked, log, run, sha
 from .kernel import Kernel, lab_kernel
 from .mirror import apt_mirror
 
@@ -23,7 +23,11 @@ ROOTFS_RECIPE = "1"
 # 2: the image's own depmod indexes the kernel modules.
 IMAGE_RECIPE = "2"
 
-RELEASE = "bookworm"
+# The Debian releases the lab makes images of, by suite name. A VM runs the default (the first) unless its
+# topology entry names another with `image:`. Each release has a root file system and an image of its own,
+# from the same package list and image files, and the same kernel.
+RELEASES = ("bookworm", "trixie")
+DEFAULT_RELEASE = RELEASES[0]
 # Everything roles and tests use is in the image, so no VM ever needs the network.
 PACKAGES = sorted([
     "arping", "conntrack", "curl", "iproute2", "iptables", "iputils-ping", "ipvsadm",
@@ -62,52 +66,77 @@ def tree_hash(path: str) -> str:
     return sha(*parts)
 
 
-def rootfs_key() -> str:
-    return sha("rootfs", ROOTFS_RECIPE, RELEASE, apt_mirror(RELEASE), ",".join(PACKAGES))
+def check_release(release: str) -> str:
+    """RELEASE, if the lab makes images of it; else a LabError that names the releases it makes."""
+    if release not in RELEASES:
+        names = [f"{DEFAULT_RELEASE} (the default)"] + list(RELEASES[1:])
+        raise LabError(f"{release!r} is not a Debian release the lab makes images of; it makes those of "
+                       f"{', '.join(names[:-1])} and {names[-1]}")
+    return release
 
 
-def image_key(kernel: Kernel) -> str:
-    return sha("image", IMAGE_RECIPE, rootfs_key(), kernel.key, tree_hash(os.path.join(IMAGE_FILES, "rootfs")),
+def release_mirror(release: str) -> str:
+    """The Debian mirror of RELEASE. A host's apt sources usually list its own release only, and the mirror
+    of any release serves the others too."""
+    return apt_mirror(check_release(release), others=RELEASES)
+
+
+def rootfs_key(release: str = DEFAULT_RELEASE) -> str:
+    return sha("rootfs", ROOTFS_RECIPE, release, release_mirror(release), ",".join(PACKAGES))
+
+
+def rootfs_path(release: str = DEFAULT_RELEASE) -> str:
+    return os.path.join(cache_dir(), "image", f"rootfs-{rootfs_key(release)}")
+
+
+def image_key(kernel: Kernel, release: str = DEFAULT_RELEASE) -> str:
+    return sha("image", IMAGE_RECIPE, rootfs_key(release), kernel.key, tree_hash(os.path.join(IMAGE_FILES, "rootfs")),
                ",".join(DISABLED_UNITS), ",".join(MASKED_UNITS), IMAGE_SIZE)
 
 
-def image_path(kernel: Kernel) -> str:
-    return os.path.join(cache_dir(), "image", f"{image_key(kernel)}.img")
+def image_path(kernel: Kernel, release: str = DEFAULT_RELEASE) -> str:
+    return os.path.join(cache_dir(), "image", f"{image_key(kernel, release)}.img")
 
 
-def build_rootfs() -> str:
-    """debootstrap the release with every package into a cached directory; return it."""
-    key = rootfs_key()
-    root = os.path.join(cache_dir(), "image", f"rootfs-{key}")
+def image_lock(release: str) -> str:
+    """The lock under which RELEASE's root file system and image are built: one per release, so that releases
+    build side by side. The default release keeps the lock the lab had before it made other releases."""
+    name = "image.lock" if check_release(release) == DEFAULT_RELEASE else f"image-{release}.lock"
+    return os.path.join(cache_dir(), name)
+
+
+def build_rootfs(release: str = DEFAULT_RELEASE) -> str:
+    """debootstrap RELEASE with every package into a cached directory; return it."""
+    root = rootfs_path(release)
     if os.path.exists(os.path.join(root, ".lab-complete")):
         return root
     tmp = root + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(os.path.dirname(root), exist_ok=True)
     start = time.monotonic()
-    mirror = apt_mirror(RELEASE)
-    log(f"debootstrap {RELEASE} from {mirror} with {len(PACKAGES)} packages")
+    mirror = release_mirror(release)
+    log(f"debootstrap {release} from {mirror} with {len(PACKAGES)} packages")
     # A private mount namespace: the mounts debootstrap makes in the target vanish with it, even if killed.
     run(["unshare", "--mount", "--propagation", "private", "--",
-         "debootstrap", "--variant=minbase", "--include=" + ",".join(PACKAGES), RELEASE, tmp, mirror],
+         "debootstrap", "--variant=minbase", "--include=" + ",".join(PACKAGES), release, tmp, mirror],
         stdout=subprocess.DEVNULL)
     run(["chroot", tmp, "apt-get", "clean"])
     open(os.path.join(tmp, ".lab-complete"), "w").close()
     shutil.rmtree(root, ignore_errors=True)
     os.rename(tmp, root)
-    log(f"root file system built in {time.monotonic() - start:.0f} s")
+    log(f"root file system of {release} built in {time.monotonic() - start:.0f} s")
     return root
 
 
-def build_image(kernel: Kernel) -> str:
-    """Make the base image (root file system + kernel modules + lab files) unless cached; return its path."""
-    path = image_path(kernel)
+def build_image(kernel: Kernel, release: str = DEFAULT_RELEASE) -> str:
+    """Make RELEASE's base image (root file system + kernel modules + lab files) unless cached; return its path."""
+    path = image_path(kernel, release)
     if os.path.exists(path):
         return path
-    with locked(os.path.join(cache_dir(), "image.lock")):
+    with locked(image_lock(release)):
         if os.path.exists(path):
             return path
-        root = build_rootfs()
+        root = build_rootfs(release)
         start = time.monotonic()
         stage = os.path.join(cache_dir(), "build", "image-" + os.path.basename(path)[:-4])
         shutil.rmtree(stage, ignore_errors=True)
@@ -145,31 +174,37 @@ def build_image(kernel: Kernel) -> str:
         os.chmod(tmp, 0o444)
         os.rename(tmp, path)
         shutil.rmtree(stage, ignore_errors=True)
-        log(f"image {os.path.basename(path)} made in {time.monotonic() - start:.0f} s")
+        log(f"image {os.path.basename(path)} of {release} made in {time.monotonic() - start:.0f} s")
         return path
 
 
-def build(jobs: int) -> tuple[Kernel, str]:
-    """Build (or reuse) the kernel and the base image; return the kernel and the image's path."""
+def build(jobs: int, releases: tuple[str, ...] = RELEASES) -> tuple[Kernel, dict[str, str]]:
+    """Build (or reuse) the kernel and the base image of every release in RELEASES; return the kernel and
+    {release: the path of its image}."""
     start = time.monotonic()
-    # debootstrap mostly waits for the network and dpkg: run it while the kernel compiles.
-    rootfs_error: list[BaseException] = []
+    for release in releases:
+        check_release(release)
+    # debootstrap mostly waits for the network and dpkg: every release's runs while the kernel compiles, each
+    # under its own lock, so that no release waits for another's.
+    rootfs_errors: list[BaseException] = []
 
-    def rootfs() -> None:
+    def rootfs(release: str) -> None:
         try:
-            with locked(os.path.join(cache_dir(), "image.lock")):
-                build_rootfs()
+            with locked(image_lock(release)):
+                build_rootfs(release)
         except BaseException as exc:  # reported by the main thread
-            rootfs_error.append(exc)
+            rootfs_errors.append(exc)
 
-    worker = threading.Thread(target=rootfs, daemon=True)
-    worker.start()
+    workers = [threading.Thread(target=rootfs, args=(release,), daemon=True) for release in releases]
+    for worker in workers:
+        worker.start()
     try:
         kernel = lab_kernel(build=True, jobs=jobs)
     finally:
-        worker.join()
-    if rootfs_error:
-        raise rootfs_error[0]
-    image = build_image(kernel)
+        for worker in workers:
+            worker.join()
+    if rootfs_errors:
+        raise rootfs_errors[0]
+    images = {release: build_image(kernel, release) for release in releases}
     log(f"build finished in {time.monotonic() - start:.1f} s")
-    return kernel, image
+    return kernel, images

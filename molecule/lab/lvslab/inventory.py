@@ -48,6 +48,7 @@ def host_vars(state: dict, vm: dict, port: int) -> dict:
         "ansible_python_interpreter": "/usr/bin/python3",
         "lab_name": state["name"],
         "lab_management_address": MGMT_ADDRESS,
+        "lab_image": vm["image"],
         "lab_interfaces": interfaces,
         "lab_segments": {i["segment"]: i for i in interfaces},
         "lvs_address": first["address"] if first else None,

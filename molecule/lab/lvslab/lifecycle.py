@@ -11,7 +11,7 @@ import shutil
 import time
 
 from .common import LabError, log, write_file
-from .image import build_image, image_path
+from .image import RELEASES, build_image, image_path
 from .inventory import ANSIBLE_CFG, make_instance_config, make_inventory
 from .kernel import lab_kernel
 from .ports import allocate_ports, ports_lock
@@ -47,9 +47,12 @@ def up(name: str, topology: str, *, inventory: str | None = None, instance_confi
     vms = load_topology(topology)
     check_socket_paths(rdir, vms)
     kernel = lab_kernel(build=not no_build)
-    image = build_image(kernel) if not no_build else image_path(kernel)
-    if not os.path.exists(image):
-        raise LabError("the lab image is not built yet: run `python3 molecule/lab/lab.py build`")
+    # Only the images of the releases the VMs run: a lab of the default release never waits for another's.
+    images = {}
+    for release in (r for r in RELEASES if any(vm["image"] == r for vm in vms)):
+        images[release] = build_image(kernel, release) if not no_build else image_path(kernel, release)
+        if not os.path.exists(images[release]):
+            raise LabError(f"the lab image of {release} is not built yet: run `python3 molecule/lab/lab.py build`")
     # Under the lock until the VMs run and their PIDs are in state.json: another lab's `up` does not
     # take these ports, and `down --stale` does not take this lab for a dead one.
     with ports_lock():
@@ -65,14 +68,14 @@ def up(name: str, topology: str, *, inventory: str | None = None, instance_confi
         ports = allocate_ports(rdir, len(vms))
         state = {
             "name": name, "dir": rdir, "key": os.path.join(rdir, "id_ed25519"), "kernel": kernel.binary,
-            "release": kernel.release, "image": image, "created": time.time(),
+            "release": kernel.release, "images": images, "created": time.time(),
             "files": files,
             "segments": sorted({i["segment"] for vm in vms for i in vm["interfaces"]}),
-            "vms": [{"name": vm["name"], "port": port} for vm, port in zip(vms, ports)],
+            "vms": [{"name": vm["name"], "port": port, "image": vm["image"]} for vm, port in zip(vms, ports)],
         }
         write_state(state)
         try:
-            machines = start_lab(state, vms, kernel, image)
+            machines = start_lab(state, vms, kernel, images)
         except BaseException:
             if not keep:
                 down(name)

@@ -69,20 +69,27 @@ def mirror_in(path: str, text: str, release: str) -> str | None:
     return None
 
 
-def apt_mirror(release: str) -> str:
-    """The Debian mirror: $LVS_LAB_MIRROR, else the host's own mirror of RELEASE from its apt sources."""
+def apt_mirror(release: str, others: tuple[str, ...] = ()) -> str:
+    """The Debian mirror of RELEASE: $LVS_LAB_MIRROR, else the host's own mirror of RELEASE from its apt sources,
+    else the host's mirror of the first of OTHERS (other Debian releases) it has: a Debian mirror serves every
+    release, while a host usually lists its own release only."""
     if os.environ.get("LVS_LAB_MIRROR"):
         return os.environ["LVS_LAB_MIRROR"]
     paths = apt_source_files()
+    texts = []
     for path in paths:
         try:
             with open(path) as fh:
-                text = fh.read()
+                texts.append((path, fh.read()))
         except OSError:
             continue
-        mirror = mirror_in(path, text, release)
-        if mirror:
-            return mirror
-    raise LabError(f"no Debian {release} mirror (a `deb` source of the suite {release} with the main component) "
+    suites = [release] + [r for r in others if r != release]
+    for suite in suites:
+        for path, text in texts:
+            mirror = mirror_in(path, text, suite)
+            if mirror:
+                return mirror
+    wanted = " or ".join(suites)
+    raise LabError(f"no Debian {release} mirror (a `deb` source of the suite {wanted} with the main component) "
                    f"in the host's apt sources; looked at {', '.join(paths)}. "
                    "Set LVS_LAB_MIRROR to the URL of a Debian mirror")

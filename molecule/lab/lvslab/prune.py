@@ -10,7 +10,7 @@ import os
 import shutil
 
 from .common import cache_dir, locked, log
-from .image import image_path, rootfs_key
+from .image import RELEASES, image_lock, image_path, rootfs_path
 from .kernel import kernel_dir, lab_kernel
 from .state import all_lab_states
 
@@ -18,15 +18,20 @@ from .state import all_lab_states
 def prune() -> None:
     """Remove cached kernels, root file systems and images that neither the current build nor a running lab uses."""
     kernel = lab_kernel(build=False)
-    keep = {kernel_dir(), os.path.join(cache_dir(), "image", f"rootfs-{rootfs_key()}"), image_path(kernel)}
+    keep = {kernel_dir()}
+    for release in RELEASES:
+        keep |= {rootfs_path(release), image_path(kernel, release)}
     # The cache is shared: what a lab of any checkout runs on stays.
     for _rdir, state in all_lab_states():
-        with contextlib.suppress(KeyError, TypeError):
-            keep.add(state["image"])
+        with contextlib.suppress(KeyError, TypeError, AttributeError):
             keep.add(os.path.dirname(state["kernel"]))
+            # "image": a lab started before the lab made more than one release.
+            keep |= set(state.get("images", {}).values()) | {state.get("image")}
     removed = 0
-    # Holding both build locks: no build is writing into the cache meanwhile.
-    with locked(os.path.join(cache_dir(), "kernel.lock")), locked(os.path.join(cache_dir(), "image.lock")):
+    # Holding every build lock: no build is writing into the cache meanwhile.
+    with contextlib.ExitStack() as locks:
+        for path in [os.path.join(cache_dir(), "kernel.lock")] + [image_lock(r) for r in RELEASES]:
+            locks.enter_context(locked(path))
         removed = prune_entries(keep)
     log(f"pruned {removed} cache entries")
 

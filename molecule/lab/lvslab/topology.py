@@ -9,6 +9,7 @@ import ipaddress
 import re
 
 from .common import LabError
+from .image import DEFAULT_RELEASE, check_release
 
 
 NAME_RE = re.compile(r"[a-z][a-z0-9-]{0,23}")
@@ -124,6 +125,11 @@ def normalise_topology(vms: list, where: str) -> list[dict]:
             if dev is None:
                 raise LabError(f"{what}: gateway {via} is on none of the VM's data segments")
             route.update(via=str(via), device=dev)
+        release = DEFAULT_RELEASE if raw.get("image") is None else str(raw["image"])
+        try:
+            check_release(release)
+        except LabError as exc:
+            raise LabError(f"{what}: image: {exc}") from None
         hostvars = raw.get("hostvars") or {}
         if not isinstance(hostvars, dict):
             raise LabError(f"{what}: hostvars must be a mapping")
@@ -135,6 +141,7 @@ def normalise_topology(vms: list, where: str) -> list[dict]:
             "name": name,
             "index": index,
             "memory": parse_memory(raw.get("memory"), what),
+            "image": release,
             "groups": groups,
             "interfaces": interfaces,
             "routes": routes,

@@ -154,8 +154,9 @@ def wait_for_ssh(state: dict, vms: list[VM], timeout: float) -> None:
         time.sleep(0.5)
 
 
-def start_lab(state: dict, vms: list[dict], kernel: Kernel, image: str) -> list[VM]:
-    """Make the lab's ssh key, start its switches and its VMs; return the VMs."""
+def start_lab(state: dict, vms: list[dict], kernel: Kernel, images: dict[str, str]) -> list[VM]:
+    """Make the lab's ssh key, start its switches and its VMs, each on the image of its release (IMAGES:
+    {release: path}); return the VMs."""
     rdir = state["dir"]
     run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"lvslab-{state['name']}", "-f", state["key"]],
         stdout=subprocess.DEVNULL)
@@ -164,7 +165,7 @@ def start_lab(state: dict, vms: list[dict], kernel: Kernel, image: str) -> list[
     start_switches(state)
     for vm, entry in zip(vms, state["vms"]):
         # Kept in the state, for `reboot` to start a VM again exactly as it was started.
-        entry["command"] = vm_command(kernel, image, rdir, state["name"], vm, entry["port"], pubkey)
+        entry["command"] = vm_command(kernel, images[vm["image"]], rdir, state["name"], vm, entry["port"], pubkey)
     machines = [VM(state, entry, entry["command"]) for entry in state["vms"]]
     for machine in machines:
         machine.start()

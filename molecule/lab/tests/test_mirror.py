@@ -74,27 +74,27 @@ def apt(monkeypatch, tmp_path):
 
 def test_the_mirror_of_a_deb822_sources_file(apt):
     apt("sources.list.d/debian.sources", DEB822)
-    assert mirror.apt_mirror(image.RELEASE) == MIRROR
+    assert mirror.apt_mirror(image.DEFAULT_RELEASE) == MIRROR
 
 
 def test_the_mirror_of_a_one_line_sources_list(apt):
     apt("sources.list", ONE_LINE)
-    assert mirror.apt_mirror(image.RELEASE) == MIRROR
+    assert mirror.apt_mirror(image.DEFAULT_RELEASE) == MIRROR
 
 
 def test_sources_list_comes_first_then_the_parts_in_order(apt):
     apt("sources.list.d/b.list", f"deb {OTHER} bookworm main\n")
     apt("sources.list.d/a.sources", f"Types: deb\nURIs: {MIRROR}\nSuites: bookworm\nComponents: main\n")
-    assert mirror.apt_mirror(image.RELEASE) == MIRROR
+    assert mirror.apt_mirror(image.DEFAULT_RELEASE) == MIRROR
     apt("sources.list", f"deb {OTHER}/first bookworm main\n")
-    assert mirror.apt_mirror(image.RELEASE) == f"{OTHER}/first"
+    assert mirror.apt_mirror(image.DEFAULT_RELEASE) == f"{OTHER}/first"
 
 
 def test_files_apt_does_not_read_are_not_read(apt):
     apt("sources.list.d/debian.sources.disabled", DEB822)
     apt("sources.list.d/debian.list.save", ONE_LINE)
     with pytest.raises(LabError):
-        mirror.apt_mirror(image.RELEASE)
+        mirror.apt_mirror(image.DEFAULT_RELEASE)
 
 
 def test_no_mirror_names_the_files_it_looked_at(apt):
@@ -102,7 +102,7 @@ def test_no_mirror_names_the_files_it_looked_at(apt):
     sources = apt("sources.list.d/debian.sources", DEB822.replace("bookworm", "trixie"))
     apt("sources.list.d/old.list.disabled", ONE_LINE)
     with pytest.raises(LabError) as error:
-        mirror.apt_mirror(image.RELEASE)
+        mirror.apt_mirror(image.DEFAULT_RELEASE)
     message = str(error.value)
     assert "no Debian bookworm mirror" in message
     assert f"looked at {mirror.APT_SOURCES}, {sources}." in message
@@ -112,13 +112,31 @@ def test_no_mirror_names_the_files_it_looked_at(apt):
 
 def test_no_apt_sources_at_all(apt):
     with pytest.raises(LabError, match=r"looked at .*/sources\.list\. Set LVS_LAB_MIRROR"):
-        mirror.apt_mirror(image.RELEASE)
+        mirror.apt_mirror(image.DEFAULT_RELEASE)
 
 
 def test_lvs_lab_mirror_wins(apt, monkeypatch):
     apt("sources.list", ONE_LINE)
     monkeypatch.setenv("LVS_LAB_MIRROR", OTHER)
-    assert mirror.apt_mirror(image.RELEASE) == OTHER
+    assert mirror.apt_mirror(image.DEFAULT_RELEASE) == OTHER
+
+
+def test_a_release_the_host_does_not_list_comes_from_the_host_s_mirror_of_another(apt):
+    """A host lists its own release only; the Debian mirror it uses serves trixie as well."""
+    apt("sources.list.d/debian.sources", DEB822)
+    assert image.release_mirror("trixie") == image.release_mirror("bookworm") == MIRROR
+
+
+def test_a_release_the_host_lists_comes_from_its_own_source(apt):
+    apt("sources.list", f"deb {OTHER} bookworm main\ndeb {MIRROR} trixie main\n")
+    assert image.release_mirror("trixie") == MIRROR
+    assert image.release_mirror("bookworm") == OTHER
+
+
+def test_no_mirror_of_any_release_names_every_suite_it_looked_for(apt):
+    apt("sources.list", f"deb {OTHER} sid main\n")
+    with pytest.raises(LabError, match=r"no Debian trixie mirror \(a `deb` source of the suite trixie or bookworm "):
+        image.release_mirror("trixie")
 
 
 def test_the_lab_names_no_mirror_of_its_own():
