@@ -44,6 +44,18 @@ def service_stats_after(before, packets_in):
         time.sleep(1)
 
 
+# The Debian release of each lab image, as /etc/os-release names it.
+CODENAMES = {"bookworm": "12", "trixie": "13"}
+
+
+@pytest.mark.parametrize("name", RUNNER.get_hosts("all"))
+def test_each_host_runs_the_debian_release_its_topology_gives(name):
+    release = dict(line.split("=", 1) for line in host(name).file("/etc/os-release").content_string.splitlines()
+                   if "=" in line)
+    image = RUNNER.get_variables(name)["lab_image"]
+    assert (release["VERSION_CODENAME"], release["VERSION_ID"].strip('"')) == (image, CODENAMES[image])
+
+
 def test_table_matches_the_model():
     out = host(DIRECTOR).check_output(f"ipvsadm -Ln -t {VIP}:{PORT}")
     flag = {"nat": "Masq", "fullnat": "Masq", "dr": "Route", "tun": "Tunnel"}[METHOD]
