@@ -6,7 +6,6 @@
 import json
 import os
 
-import testinfra
 
 INVENTORY = os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"])
 # One director per supported Debian release; the ansible backend, so that the collection's modules
