@@ -16,6 +16,8 @@ from __future__ import annotations
 import ipaddress
 import os
 
+from collections.abc import Mapping
+
 import yaml
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
@@ -69,6 +71,17 @@ def _schema_problems(validator, entry, where):
     return problems
 
 
+def plain(value):
+    """VALUE as plain dicts, lists and scalars. Since ansible-core 2.19 a filter gets the variables as lazy
+    containers, and each deep copy of one copies its templating context too (the whole model): the schema's
+    validator copies every entry it checks, which made a model of N services cost N squared."""
+    if isinstance(value, Mapping):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    return value
+
+
 def service_label(service, index):
     """A name for a service in messages: its name, its key, or its position."""
     if service.get('name'):
@@ -111,6 +124,7 @@ def normalise_model(services, hostvars):
         return [], []
     if not isinstance(services, list):
         return [], ['lvs_virtual_services must be a list of virtual services.']
+    services = plain(services)
     service_schema, real_server_schema = _schema()
     resolved = []
     problems = []
