@@ -256,3 +256,13 @@ def test_director_and_real_server_must_read_a_service_the_same_way():
     # The same service written differently is the same service.
     same = [service(vip='192.0.2.10', port=80, protocol='tcp', scheduler='rr', real_servers=[{'host': 'rs1', 'weight': 5}])]
     assert cluster({'lb1': web, 'rs1': same}) == []
+
+
+def test_plain_gives_builtin_dicts_and_lists():
+    class Mapped(dict):
+        pass
+
+    value = model.plain(Mapped(a=(1, Mapped(b=[2])), c='x'))
+    assert value == {'a': [1, {'b': [2]}], 'c': 'x'}
+    assert type(value) is dict and type(value['a']) is list and type(value['a'][1]) is dict
+
