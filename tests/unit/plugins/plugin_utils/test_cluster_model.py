@@ -264,5 +264,4 @@ def test_plain_gives_builtin_dicts_and_lists():
 
     value = model.plain(Mapped(a=(1, Mapped(b=[2])), c='x'))
     assert value == {'a': [1, {'b': [2]}], 'c': 'x'}
-    assert type(value) is dict and type(value['a']) is list and type(value['a'][1]) is dict
-
+    assert [item.__class__ for item in (value, value['a'], value['a'][1])] == [dict, list, dict]
